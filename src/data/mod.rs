@@ -1,0 +1,13 @@
+//! Datasets between steps: Arrow tables kept as Parquet files in the run folder, read with DataFusion.
+
+mod checked_cast;
+mod column_type;
+mod dataset;
+mod inputs;
+mod session;
+
+pub use checked_cast::{Checked, as_text, cast_checked};
+pub use column_type::{ColumnType, describe_type, expectation};
+pub use dataset::{Column, DataError, DatasetRef, DatasetWriter, MAIN_DATASET, columns_of};
+pub use inputs::{UpstreamStep, session_with_inputs};
+pub use session::ordered_session;

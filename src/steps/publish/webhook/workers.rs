@@ -1,0 +1,160 @@
+//! The workers: each takes a batch off the queue, delivers it (or writes it, in a dry run),
+//! and records an acknowledged batch durably before it takes the next one.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use tokio::sync::{Mutex as AsyncMutex, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::batches::Member;
+use super::delivery::{Delivery, Sender};
+use super::dry_run::DryRun;
+use super::ledger::{AckWriter, BatchId, Ledger};
+use super::target::Target;
+
+/// A batch ready to go.
+pub(super) struct Outbound {
+    pub(super) id: BatchId,
+    pub(super) body: Bytes,
+    pub(super) members: Vec<Member>,
+}
+
+/// How a batch ended, for the bookkeeping at the end.
+pub(super) enum Outcome {
+    Acked {
+        response: Bytes,
+        /// Sent before (recorded by an earlier attempt): skipped this time.
+        earlier: bool,
+    },
+    Rejected {
+        status: u16,
+        response: Bytes,
+        endpoint_level: bool,
+    },
+    GaveUp(String),
+    NotSent,
+}
+
+pub(super) struct Finished {
+    pub(super) id: BatchId,
+    pub(super) members: Vec<Member>,
+    pub(super) body: Option<Bytes>,
+    pub(super) outcome: Outcome,
+}
+
+/// What the workers share.
+pub(super) struct Shared {
+    pub(super) sender: Sender,
+    pub(super) target: Target,
+    pub(super) acks: AckWriter,
+    pub(super) ack_prefix: String,
+    pub(super) abort: CancellationToken,
+    pub(super) dry_run: Option<DryRun>,
+    pub(super) sent_batches: AtomicU64,
+    pub(super) sent_records: AtomicU64,
+}
+
+/// Takes batches off the queue and delivers them one at a time; an acknowledged batch is
+/// recorded (flushed) before the next one is taken.
+pub(super) async fn worker(
+    shared: Arc<Shared>,
+    batches: Arc<AsyncMutex<mpsc::Receiver<Outbound>>>,
+    done: mpsc::UnboundedSender<Finished>,
+) {
+    loop {
+        let next = batches.lock().await.recv().await;
+        let Some(batch) = next else { break };
+        let outcome = if shared.abort.is_cancelled() {
+            Outcome::NotSent
+        } else {
+            deliver(&shared, &batch).await
+        };
+        if matches!(outcome, Outcome::Acked { .. }) {
+            shared.sent_batches.fetch_add(1, Ordering::Relaxed);
+            shared
+                .sent_records
+                .fetch_add(batch.members.len() as u64, Ordering::Relaxed);
+        }
+        let keep_body = matches!(outcome, Outcome::Rejected { .. } | Outcome::Acked { .. });
+        let _ = done.send(Finished {
+            id: batch.id,
+            members: batch.members,
+            body: keep_body.then_some(batch.body),
+            outcome,
+        });
+    }
+}
+
+pub(super) async fn deliver(shared: &Shared, batch: &Outbound) -> Outcome {
+    let (method, url) = shared.target.endpoint(batch.id.action);
+    if let Some(dry_run) = &shared.dry_run {
+        let headers = shared
+            .sender
+            .headers_for(&batch.id.idempotency_key, &batch.body);
+        return match dry_run.write(method, url, &headers, &batch.body) {
+            Ok(()) => Outcome::Acked {
+                response: Bytes::new(),
+                earlier: false,
+            },
+            Err(e) => {
+                shared.abort.cancel();
+                Outcome::GaveUp(format!("cannot write {}: {e}", dry_run.path().display()))
+            }
+        };
+    }
+    let delivery = shared
+        .sender
+        .deliver(
+            method,
+            url,
+            batch.body.clone(),
+            &batch.id.idempotency_key,
+            &shared.abort,
+        )
+        .await;
+    match delivery {
+        Delivery::Acked { status, response } => {
+            let (key, value) =
+                Ledger::ack_entry(&shared.ack_prefix, &batch.id, status, batch.members.len());
+            let recorded = shared.acks.record(key, value).await;
+            match recorded {
+                Ok(()) => Outcome::Acked {
+                    response,
+                    earlier: false,
+                },
+                Err(e) => {
+                    shared.abort.cancel();
+                    Outcome::GaveUp(format!(
+                        "batch {} was delivered but its acknowledgement could not be recorded ({e}); it will be sent again under the same idempotency key",
+                        batch.id.index
+                    ))
+                }
+            }
+        }
+        Delivery::Rejected {
+            status,
+            response,
+            endpoint_level,
+        } => {
+            if endpoint_level {
+                shared.abort.cancel();
+            }
+            Outcome::Rejected {
+                status,
+                response,
+                endpoint_level,
+            }
+        }
+        Delivery::GaveUp { attempts, last } => {
+            shared.abort.cancel();
+            Outcome::GaveUp(format!(
+                "{} batch {} was not acknowledged after {attempts} tries (last: {last})",
+                batch.id.action.name(),
+                batch.id.index
+            ))
+        }
+        Delivery::Cancelled => Outcome::NotSent,
+    }
+}

@@ -1,0 +1,248 @@
+//! The embedded store: sled trees in `.segflow/db`, one process at a time.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{Event, LogLine, RunId, RunRecord, StateStore, StepRecord, StoreError, StoreResult};
+
+pub struct SledStore {
+    db: sled::Db,
+    runs: sled::Tree,
+    steps: sled::Tree,
+    events: sled::Tree,
+    logs: sled::Tree,
+    kv: sled::Tree,
+    dir: PathBuf,
+    /// Held for the life of the store: a second process gets `StoreError::Locked`.
+    _lock: File,
+}
+
+const SEP: u8 = 0;
+
+/// `a SEP b SEP c`: keys that scan by prefix.
+fn key(parts: &[&str]) -> Vec<u8> {
+    parts
+        .iter()
+        .map(|p| p.as_bytes())
+        .collect::<Vec<_>>()
+        .join(&SEP)
+}
+
+fn key2(a: &str, b: &str) -> Vec<u8> {
+    key(&[a, b])
+}
+
+/// The prefix of every key under `parts`.
+fn prefix(parts: &[&str]) -> Vec<u8> {
+    let mut key = key(parts);
+    key.push(SEP);
+    key
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("state records always serialize")
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+        what: what.to_string(),
+        source,
+    })
+}
+
+impl SledStore {
+    /// Opens (creating if needed) the state folder. Fails at once, without waiting, when another
+    /// process holds it.
+    pub fn open(dir: &Path) -> StoreResult<Self> {
+        let open_err = |source| StoreError::Open {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(open_err)?;
+        let lock_path = dir.join("lock");
+        let mut lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(open_err)?;
+        if lock.try_lock().is_err() {
+            let holder = std::fs::read_to_string(&lock_path)
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            return Err(StoreError::Locked {
+                path: dir.to_path_buf(),
+                holder,
+            });
+        }
+        let holder = format!(
+            "pid {}: {}",
+            std::process::id(),
+            std::env::args().collect::<Vec<_>>().join(" ")
+        );
+        lock.set_len(0).map_err(open_err)?;
+        lock.write_all(holder.as_bytes()).map_err(open_err)?;
+
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(64 * 1024 * 1024)
+            .flush_every_ms(None)
+            .open()?;
+        Ok(SledStore {
+            runs: db.open_tree("runs")?,
+            steps: db.open_tree("steps")?,
+            events: db.open_tree("events")?,
+            logs: db.open_tree("logs")?,
+            kv: db.open_tree("kv")?,
+            db,
+            dir: dir.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    fn flush(&self) -> StoreResult<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+impl StateStore for SledStore {
+    fn commit(
+        &self,
+        run_id: &str,
+        run: Option<&RunRecord>,
+        steps: &[&StepRecord],
+        events: &[Event],
+    ) -> StoreResult<()> {
+        if let Some(run) = run {
+            self.runs.insert(run.id.as_bytes(), encode(run))?;
+        }
+        for step in steps {
+            self.steps.insert(key2(run_id, &step.id), encode(step))?;
+        }
+        for event in events {
+            let seq = self.db.generate_id()?;
+            self.events
+                .insert(key2(run_id, &format!("{seq:020}")), encode(event))?;
+        }
+        self.flush()
+    }
+
+    fn get_run(&self, id: &str) -> StoreResult<Option<RunRecord>> {
+        self.runs
+            .get(id.as_bytes())?
+            .map(|bytes| decode(&bytes, &format!("run {id}")))
+            .transpose()
+    }
+
+    fn list_runs(&self, pipeline: Option<&str>, limit: usize) -> StoreResult<Vec<RunRecord>> {
+        let mut runs = Vec::new();
+        for entry in self.runs.iter().rev() {
+            let (key, bytes) = entry?;
+            let run: RunRecord = decode(&bytes, &format!("run {}", String::from_utf8_lossy(&key)))?;
+            if pipeline.is_none_or(|p| p == run.pipeline) {
+                runs.push(run);
+                if runs.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(runs)
+    }
+
+    fn find_runs(&self, id_prefix: &str) -> StoreResult<Vec<RunId>> {
+        self.runs
+            .scan_prefix(id_prefix.to_lowercase().as_bytes())
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .collect()
+    }
+
+    fn get_steps(&self, run_id: &str) -> StoreResult<Vec<StepRecord>> {
+        let mut steps: Vec<StepRecord> = self
+            .steps
+            .scan_prefix(prefix(&[run_id]))
+            .values()
+            .map(|v| decode(&v?, &format!("steps of run {run_id}")))
+            .collect::<StoreResult<_>>()?;
+        steps.sort_by_key(|s| s.position);
+        Ok(steps)
+    }
+
+    fn events(&self, run_id: &str) -> StoreResult<Vec<Event>> {
+        self.events
+            .scan_prefix(prefix(&[run_id]))
+            .values()
+            .map(|v| decode(&v?, &format!("events of run {run_id}")))
+            .collect()
+    }
+
+    fn append_log(&self, run_id: &str, line: &LogLine) -> StoreResult<()> {
+        let seq = self.db.generate_id()?;
+        let seq = format!("{seq:020}");
+        self.logs
+            .insert(key(&[run_id, &line.step, &seq]), encode(line))?;
+        Ok(())
+    }
+
+    fn logs(&self, run_id: &str, step: Option<&str>) -> StoreResult<Vec<LogLine>> {
+        let scan = match step {
+            Some(step) => prefix(&[run_id, step]),
+            None => prefix(&[run_id]),
+        };
+        let mut lines: Vec<LogLine> = self
+            .logs
+            .scan_prefix(scan)
+            .values()
+            .map(|v| decode(&v?, &format!("logs of run {run_id}")))
+            .collect::<StoreResult<_>>()?;
+        // Lines of several steps interleave in time order.
+        lines.sort_by_key(|l| l.at);
+        Ok(lines)
+    }
+
+    fn kv_get(&self, namespace: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.kv.get(key2(namespace, key))?.map(|v| v.to_vec()))
+    }
+
+    fn kv_put(&self, namespace: &str, key: &str, value: &[u8]) -> StoreResult<()> {
+        self.kv.insert(key2(namespace, key), value)?;
+        self.flush()
+    }
+
+    fn kv_put_many(&self, namespace: &str, entries: &[(String, Vec<u8>)]) -> StoreResult<()> {
+        for (key, value) in entries {
+            self.kv.insert(key2(namespace, key), value.as_slice())?;
+        }
+        self.flush()
+    }
+
+    fn kv_remove(&self, namespace: &str, key: &str) -> StoreResult<()> {
+        self.kv.remove(key2(namespace, key))?;
+        self.flush()
+    }
+
+    fn kv_scan(&self, namespace: &str, key_prefix: &str) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let start = key2(namespace, key_prefix);
+        let skip = namespace.len() + 1;
+        self.kv
+            .scan_prefix(start)
+            .map(|entry| {
+                let (k, v) = entry?;
+                Ok((String::from_utf8_lossy(&k[skip..]).into_owned(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    fn runs_dir(&self) -> PathBuf {
+        self.dir.join("runs")
+    }
+}

@@ -5,7 +5,13 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 /// A session that reads each dataset file in its own order. DataFusion would split one Parquet
 /// file into byte ranges scanned in parallel and hand the batches on as they finish, so a
 /// dataset a step wrote `ORDER BY customer_id` would reach the next step shuffled by 8,192-row
-/// batch. Queries that aggregate or join still run in parallel after the scan.
+/// batch. For the same reason no round-robin repartitioning is added in front of filters and
+/// projections: `SELECT ... WHERE` keeps the order of its input. Queries that aggregate or join
+/// still run in parallel after the scan (hash repartitioning is left on).
 pub fn ordered_session() -> SessionContext {
-    SessionContext::new_with_config(SessionConfig::new().with_repartition_file_scans(false))
+    SessionContext::new_with_config(
+        SessionConfig::new()
+            .with_repartition_file_scans(false)
+            .with_round_robin_repartition(false),
+    )
 }

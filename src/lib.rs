@@ -15,6 +15,8 @@ pub mod redact;
 pub mod report;
 pub mod schedule;
 pub mod secrets;
+pub mod server;
+pub mod service;
 pub mod spec;
 pub mod stats;
 pub mod steps;

@@ -13,6 +13,7 @@ mod retry;
 mod run;
 mod runs;
 mod schema;
+mod serve;
 mod validate;
 
 use std::path::PathBuf;
@@ -74,6 +75,8 @@ pub enum Command {
     Schema(schema::Args),
     /// The plugins in plugins/ and the step kinds they add.
     Plugins(plugins::Args),
+    /// Serve the pipelines of a folder: scheduled runs, the HTTP API and the web UI.
+    Serve(serve::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -117,5 +120,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Retry(args) => retry::run(args, global).await,
         Command::Schema(args) => schema::run(args, global),
         Command::Plugins(args) => plugins::run(args, global),
+        Command::Serve(args) => serve::run(args, global).await,
     }
 }

@@ -46,6 +46,28 @@ struct Launch {
 enum Stop {
     Cancelled,
     TimedOut,
+    /// segflow is shutting down: nothing new starts, running steps may finish, and the run is
+    /// recorded as interrupted so that the next start resumes it.
+    Drain,
+}
+
+impl Stop {
+    /// Why a step that did not finish was stopped.
+    fn reason(self) -> &'static str {
+        match self {
+            Stop::Cancelled => "the run was cancelled",
+            Stop::TimedOut => "the run timed out",
+            Stop::Drain => "segflow shut down while the run was in progress",
+        }
+    }
+
+    /// The state of a step this stop kept from finishing.
+    fn step_state(self) -> StepState {
+        match self {
+            Stop::Drain => StepState::Interrupted,
+            _ => StepState::Cancelled,
+        }
+    }
 }
 
 struct Executor<'e> {
@@ -64,6 +86,7 @@ struct Executor<'e> {
     attempt_tokens: HashMap<usize, CancellationToken>,
     run_values: Value,
     cancel: CancellationToken,
+    drain: CancellationToken,
     stop: Option<Stop>,
     /// Transitions not yet committed.
     dirty: BTreeSet<usize>,
@@ -74,6 +97,7 @@ pub async fn execute(
     engine: &Engine,
     run_id: &str,
     cancel: CancellationToken,
+    drain: CancellationToken,
 ) -> Result<RunRecord, EngineError> {
     let mut run = engine
         .store
@@ -135,6 +159,7 @@ pub async fn execute(
         attempt_tokens: HashMap::new(),
         run_values,
         cancel,
+        drain,
         stop: None,
         dirty: BTreeSet::new(),
         events: Vec::new(),
@@ -188,6 +213,9 @@ impl Executor<'_> {
                 biased;
                 _ = self.cancel.cancelled(), if self.stop.is_none() => {
                     self.stop_run(Stop::Cancelled);
+                }
+                _ = self.drain.cancelled(), if self.stop.is_none() => {
+                    self.stop_run(Stop::Drain);
                 }
                 _ = sleep_until_opt(deadline), if self.stop.is_none() && deadline.is_some() => {
                     self.stop_run(Stop::TimedOut);
@@ -435,16 +463,20 @@ impl Executor<'_> {
                 // A step that failed on purpose (validate.ab's gates) wrote a report saying
                 // why: keep it, so `runs show` and the web UI can show it.
                 record.report = done.report;
-                let stopped = self.stop.is_some()
-                    || self.cancel.is_cancelled()
-                    || done.outcome == AttemptOutcome::Cancelled;
-                if stopped {
-                    let reason = match self.stop {
-                        Some(Stop::TimedOut) => "the run timed out",
-                        _ => "the run was cancelled",
-                    };
-                    self.conclude(index, StepState::Cancelled, Some(reason.into()));
-                } else if error.retryable && attempt_number < policy.attempts {
+                // While draining, running steps may still finish or fail on their own; only a
+                // step the grace period cut short counts as stopped.
+                let told_to_stop =
+                    self.cancel.is_cancelled() || done.outcome == AttemptOutcome::Cancelled;
+                let stopped = match self.stop {
+                    Some(Stop::Drain) => told_to_stop,
+                    Some(_) => true,
+                    None => told_to_stop,
+                };
+                let will_retry = error.retryable && attempt_number < policy.attempts;
+                if stopped || (will_retry && self.stop == Some(Stop::Drain)) {
+                    let stop = self.stop.unwrap_or(Stop::Cancelled);
+                    self.conclude(index, stop.step_state(), Some(stop.reason().into()));
+                } else if will_retry {
                     let wait = delay_before(&policy, attempt_number + 1);
                     record.state = StepState::Retrying;
                     record.next_attempt_at =
@@ -508,42 +540,41 @@ impl Executor<'_> {
         }
     }
 
-    /// Stops the run: running steps are told to stop; nothing new starts.
+    /// Stops the run: nothing new starts; running steps are told to stop, except when
+    /// draining, where they may finish (the caller cancels them after a grace period).
     fn stop_run(&mut self, stop: Stop) {
         self.stop = Some(stop);
-        tracing::warn!(run = %self.run.id, "stopping the run: {}", match stop {
-            Stop::Cancelled => "cancelled",
-            Stop::TimedOut => "timed out",
-        });
-        for token in self.attempt_tokens.values() {
-            token.cancel();
+        tracing::warn!(run = %self.run.id, "stopping the run: {}", stop.reason());
+        if stop != Stop::Drain {
+            for token in self.attempt_tokens.values() {
+                token.cancel();
+            }
         }
         let waiting: Vec<usize> = self
             .ready
             .drain(..)
             .chain(self.retry_at.drain(..).map(|(_, i)| i))
             .collect();
-        let reason = match stop {
-            Stop::Cancelled => "the run was cancelled",
-            Stop::TimedOut => "the run timed out",
-        };
         for index in waiting {
-            self.conclude(index, StepState::Cancelled, Some(reason.into()));
+            self.conclude(index, stop.step_state(), Some(stop.reason().into()));
         }
     }
 
     fn finish(mut self) -> Result<RunRecord, EngineError> {
-        // Whatever never got to run in a stopped run is cancelled, so `resume` picks it up.
+        // Whatever never got to run in a stopped run is cancelled (or interrupted, when
+        // draining), so `resume` picks it up.
+        let stop = self.stop.unwrap_or(Stop::Cancelled);
         for index in 0..self.steps.len() {
             if !self.steps[index].state.is_terminal() {
-                let reason = match self.stop {
-                    Some(Stop::TimedOut) => "the run timed out",
-                    _ => "the run was cancelled",
-                };
-                self.steps[index].state = StepState::Cancelled;
-                self.steps[index].reason = Some(reason.into());
+                self.steps[index].state = stop.step_state();
+                self.steps[index].reason = Some(stop.reason().into());
                 self.dirty.insert(index);
             }
+        }
+        // A drain that came when every step had finished anyway leaves the run as it was.
+        let interrupted = self.steps.iter().any(|s| s.state == StepState::Interrupted);
+        if self.stop == Some(Stop::Drain) && !interrupted {
+            self.stop = None;
         }
         let failed: Vec<&str> = self
             .steps
@@ -552,6 +583,13 @@ impl Executor<'_> {
             .map(|s| s.id.as_str())
             .collect();
         let (state, error) = match self.stop {
+            Some(Stop::Drain) => (
+                RunState::Interrupted,
+                Some(
+                    "segflow shut down while the run was in progress; it resumes on the next start"
+                        .to_string(),
+                ),
+            ),
             Some(Stop::Cancelled) => (RunState::Cancelled, Some("cancelled".to_string())),
             Some(Stop::TimedOut) => (
                 RunState::Failed,

@@ -127,7 +127,19 @@ impl Engine {
         run_id: &str,
         cancel: CancellationToken,
     ) -> Result<RunRecord, EngineError> {
-        executor::execute(self, run_id, cancel).await
+        executor::execute(self, run_id, cancel, CancellationToken::new()).await
+    }
+
+    /// Like `execute`, and when `drain` fires nothing new starts while running steps may
+    /// finish; steps left unfinished (cut short when `cancel` fires after a grace period, or
+    /// never started) are recorded as interrupted, and so is the run, for a later resume.
+    pub async fn execute_draining(
+        &self,
+        run_id: &str,
+        cancel: CancellationToken,
+        drain: CancellationToken,
+    ) -> Result<RunRecord, EngineError> {
+        executor::execute(self, run_id, cancel, drain).await
     }
 
     /// Prepares an interrupted, failed or cancelled run to go on: steps that succeeded keep

@@ -75,8 +75,9 @@ fn only_run(project: &Project) -> String {
 }
 
 enum KillPoint {
-    /// After this many steps logged their end.
-    AfterDone(usize),
+    /// Once the steps wrote this many lines to `ran` (each step writes `start X`, then `done X`
+    /// when its work is done but before segflow has recorded it).
+    AfterLines(usize),
     /// After this long.
     After(Duration),
 }
@@ -90,23 +91,19 @@ fn sigkill_at_any_point_then_resume_finishes_without_rerunning_succeeded_steps()
     let expected = outputs(&reference.show(&ref_id));
     assert_eq!(expected["e"]["v"], "d!+e");
 
-    let mut kill_points: Vec<KillPoint> = (0..=4).map(KillPoint::AfterDone).collect();
-    kill_points.extend(
-        [3, 40, 90, 170, 260, 330, 420, 510].map(|ms| KillPoint::After(Duration::from_millis(ms))),
-    );
+    // Ten points tied to what the steps did (five shell steps, a start and a done line each),
+    // and a few at fixed times, among them one before the run can have been recorded.
+    let mut kill_points: Vec<KillPoint> = (1..=10).map(KillPoint::AfterLines).collect();
+    kill_points.extend([3, 260, 420].map(|ms| KillPoint::After(Duration::from_millis(ms))));
+    let mut mid_run = 0;
     for point in kill_points {
         let project = Project::new();
         project.pipeline("crashy", DAG);
         let mut child = project.command(&["run", "crashy"]).spawn().unwrap();
         match point {
-            KillPoint::AfterDone(n) => {
-                wait_until("steps to finish", Duration::from_secs(10), || {
-                    project
-                        .read("ran")
-                        .lines()
-                        .filter(|l| l.starts_with("done"))
-                        .count()
-                        >= n
+            KillPoint::AfterLines(n) => {
+                wait_until("the steps to get that far", Duration::from_secs(10), || {
+                    project.read("ran").lines().count() >= n
                 })
             }
             KillPoint::After(delay) => std::thread::sleep(delay),
@@ -127,6 +124,7 @@ fn sigkill_at_any_point_then_resume_finishes_without_rerunning_succeeded_steps()
         let finished_before = before["state"] == "succeeded";
         if !finished_before {
             assert_eq!(before["state"], "interrupted", "{before}");
+            mid_run += 1;
         }
         let succeeded_before: Vec<String> = step_states(&before)
             .into_iter()
@@ -145,6 +143,11 @@ fn sigkill_at_any_point_then_resume_finishes_without_rerunning_succeeded_steps()
             expected,
             "the resumed run ends as an uninterrupted one"
         );
+        assert_eq!(
+            step_states(&after),
+            step_states(&reference.show(&ref_id)),
+            "every step ends in the state it has in an uninterrupted run"
+        );
         let starts_after = starts(&project);
         for step in &succeeded_before {
             assert_eq!(
@@ -160,6 +163,10 @@ fn sigkill_at_any_point_then_resume_finishes_without_rerunning_succeeded_steps()
             );
         }
     }
+    assert!(
+        mid_run >= 9,
+        "only {mid_run} of the kills landed in the middle of the run: the test proves too little"
+    );
 }
 
 /// Sends SIGINT to a running `segflow run` once its first step has started its program.

@@ -171,6 +171,44 @@ fn retries_stop_after_the_last_attempt() {
 }
 
 #[test]
+fn a_resumed_step_gets_its_whole_retry_policy_again() {
+    let project = Project::new();
+    // Fails its first four tries: each execution (the run, then each resume) gets the two
+    // tries its policy allows, and the fifth try succeeds.
+    project.pipeline(
+        "stubborn",
+        r#"name: stubborn
+steps:
+  - id: stubborn
+    uses: shell
+    retry: { attempts: 2, delay: 10ms, jitter: false }
+    with:
+      command: ["sh", "-c", "echo x >> tries; test $(wc -l < tries) -ge 5"]
+"#,
+    );
+    let run_id = project.segflow(&["run", "stubborn"]).failed().run_id();
+    assert_eq!(project.read("tries").lines().count(), 2);
+    project.segflow(&["resume", &run_id]).failed();
+    assert_eq!(
+        project.read("tries").lines().count(),
+        4,
+        "the resumed step was tried twice, as its policy says"
+    );
+    project.segflow(&["resume", &run_id]).ok();
+    let shown = project.show(&run_id);
+    let outcomes: Vec<&str> = shown["steps"][0]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["failed", "failed", "failed", "failed", "succeeded"]
+    );
+}
+
+#[test]
 fn a_step_timeout_kills_the_program_and_its_children() {
     let project = Project::new();
     project.pipeline(
@@ -350,20 +388,28 @@ steps:
   - id: env_secret
     uses: noop
     with: { outputs: { token: "${{ secrets.OTHER }}" } }
+  # Never names secrets.UNREAD: it does not get it, and a copy it finds is masked anyway.
+  - id: unread
+    uses: shell
+    with:
+      command: ["sh", "-c", "echo \"unread=[$SEGFLOW_SECRET_UNREAD]\"; cat found.txt"]
 "#,
     );
+    project.write("found.txt", "found unread-secret-value-456\n");
     let mut command = project.command(&["run", "secret", "-v", "--log-format", "json"]);
     command.env("SEGFLOW_SECRET_OTHER", "another-secret-value-123");
+    command.env("SEGFLOW_SECRET_UNREAD", "unread-secret-value-456");
     let output = command.output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(!stdout.contains(secret) && !stderr.contains(secret));
-    // --log-format json: every log line is a JSON object.
-    let log_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with('{')).collect();
+    // --log-format json: every line on stderr is a JSON log event.
+    let log_lines: Vec<&str> = stderr.lines().collect();
     assert!(!log_lines.is_empty(), "{stderr}");
     for line in log_lines {
-        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        let event: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}\n{stderr}"));
         assert!(
             event["level"].is_string() && event["timestamp"].is_string(),
             "{line}"
@@ -373,6 +419,9 @@ steps:
     let logs = project.segflow(&["logs", &run_id]).ok().stdout;
     assert!(logs.contains("key is ***"), "{logs}");
     assert!(logs.contains("oops ***"), "{logs}");
+    assert!(logs.contains("unread=[]"), "{logs}");
+    assert!(logs.contains("found ***"), "{logs}");
+    assert!(!logs.contains("unread-secret-value-456"), "{logs}");
     let shown = project.show(&run_id);
     assert_eq!(shown["steps"][0]["outputs"]["k"], "***");
     assert_eq!(shown["steps"][1]["outputs"]["token"], "***");
@@ -514,4 +563,36 @@ fn unknown_runs_are_explained() {
     );
     let empty = project.segflow(&["runs", "list"]).ok();
     assert!(empty.stdout.contains("no runs yet"), "{}", empty.stdout);
+}
+
+#[test]
+fn reading_a_skipped_steps_outputs_says_how_to_allow_for_it() {
+    let project = Project::new();
+    project.pipeline(
+        "skipped",
+        r#"name: skipped
+steps:
+  - { id: maybe, uses: noop, when: false, with: { outputs: { n: 1 } } }
+  - id: after
+    uses: noop
+    needs: [maybe]
+    trigger: none_failed
+    with: { outputs: { n: "${{ steps.maybe.outputs.n }}" } }
+  - id: safe
+    uses: noop
+    needs: [maybe]
+    trigger: none_failed
+    with: { outputs: { n: "${{ steps.maybe.outputs.n | default(0) }}" } }
+"#,
+    );
+    let run_id = project.segflow(&["run", "skipped"]).failed().run_id();
+    let shown = project.show(&run_id);
+    let reason = shown["steps"][1]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("step `maybe` is skipped, so it set no outputs")
+            && reason.contains("| default(VALUE)"),
+        "{reason}"
+    );
+    assert_eq!(shown["steps"][2]["state"], "succeeded");
+    assert_eq!(shown["steps"][2]["outputs"]["n"], 0);
 }

@@ -320,7 +320,7 @@ impl Executor<'_> {
                 } else {
                     expr::eval(text, context)
                 }
-                .map_err(|e| format!("`when`: {}", redact::apply(&e.to_string())))?;
+                .map_err(|e| self.expression_failure("when", &e))?;
                 truthy(&value)
             }
         };
@@ -330,7 +330,7 @@ impl Executor<'_> {
         }
         let with = match &context {
             Some(context) => expr::render_value(&step.with, context)
-                .map_err(|e| format!("`with`: {}", redact::apply(&e.to_string())))?,
+                .map_err(|e| self.expression_failure("with", &e))?,
             None => step.with.clone(),
         };
 
@@ -387,6 +387,23 @@ impl Executor<'_> {
         }))
     }
 
+    /// Why an expression failed, with a hint when it read the outputs of a step that did not
+    /// succeed (skipped steps set no outputs).
+    fn expression_failure(&self, field: &str, error: &expr::ExprError) -> String {
+        let text = redact::apply(&error.to_string()).into_owned();
+        let unset = self.steps.iter().find(|s| {
+            s.state != StepState::Succeeded && text.contains(&format!("steps.{}.outputs", s.id))
+        });
+        match unset {
+            Some(step) => format!(
+                "`{field}`: {text}; step `{id}` is {state}, so it set no outputs: write `steps.{id}.outputs.NAME | default(VALUE)`, or test `steps.{id}.state == 'succeeded'`",
+                id = step.id,
+                state = step.state.name()
+            ),
+            None => format!("`{field}`: {text}"),
+        }
+    }
+
     fn spawn(&mut self, launch: Launch) {
         let Launch {
             index,
@@ -438,6 +455,7 @@ impl Executor<'_> {
         let now = Utc::now();
         let record = &mut self.steps[index];
         let attempt_number = record.attempts.len() as u32;
+        let tries = record.attempts_this_execution();
         if let Some(attempt) = record.attempts.last_mut() {
             attempt.ended_at = Some(now);
             attempt.outcome = Some(done.outcome);
@@ -472,12 +490,12 @@ impl Executor<'_> {
                     Some(_) => true,
                     None => told_to_stop,
                 };
-                let will_retry = error.retryable && attempt_number < policy.attempts;
+                let will_retry = error.retryable && tries < policy.attempts;
                 if stopped || (will_retry && self.stop == Some(Stop::Drain)) {
                     let stop = self.stop.unwrap_or(Stop::Cancelled);
                     self.conclude(index, stop.step_state(), Some(stop.reason().into()));
                 } else if will_retry {
-                    let wait = delay_before(&policy, attempt_number + 1);
+                    let wait = delay_before(&policy, tries + 1);
                     record.state = StepState::Retrying;
                     record.next_attempt_at =
                         Some(now + chrono::Duration::from_std(wait).unwrap_or_default());

@@ -183,6 +183,10 @@ pub struct StepRecord {
     pub state: StepState,
     #[serde(default)]
     pub attempts: Vec<Attempt>,
+    /// How many of `attempts` belong to earlier executions of the run (before a resume or a
+    /// retry): the retry policy counts only the tries after them.
+    #[serde(default)]
+    pub attempts_before: usize,
     #[serde(default)]
     pub outputs: Map<String, Value>,
     #[serde(default)]
@@ -210,6 +214,7 @@ impl StepRecord {
             position,
             state: StepState::Pending,
             attempts: Vec::new(),
+            attempts_before: 0,
             outputs: Map::new(),
             datasets: Vec::new(),
             report: None,
@@ -220,8 +225,10 @@ impl StepRecord {
         }
     }
 
-    /// Puts the step back to pending for another execution, keeping its attempt history.
+    /// Puts the step back to pending for another execution, keeping its attempt history; the
+    /// new execution gets its full retry policy again.
     pub fn reset(&mut self) {
+        self.attempts_before = self.attempts.len();
         self.state = StepState::Pending;
         self.outputs.clear();
         self.datasets.clear();
@@ -230,6 +237,11 @@ impl StepRecord {
         self.started_at = None;
         self.ended_at = None;
         self.next_attempt_at = None;
+    }
+
+    /// The tries of this execution of the run so far.
+    pub fn attempts_this_execution(&self) -> u32 {
+        self.attempts.len().saturating_sub(self.attempts_before) as u32
     }
 
     pub fn duration_ms(&self) -> Option<i64> {

@@ -1,11 +1,13 @@
 //! The embedded store: sled trees in `.segflow/db`, one process at a time.
 
+use std::convert::Infallible;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sled::Transactional;
 
 use super::{Event, LogLine, RunId, RunRecord, StateStore, StepRecord, StoreError, StoreResult};
 
@@ -122,17 +124,37 @@ impl StateStore for SledStore {
         steps: &[&StepRecord],
         events: &[Event],
     ) -> StoreResult<()> {
-        if let Some(run) = run {
-            self.runs.insert(run.id.as_bytes(), encode(run))?;
-        }
-        for step in steps {
-            self.steps.insert(key2(run_id, &step.id), encode(step))?;
-        }
-        for event in events {
-            let seq = self.db.generate_id()?;
-            self.events
-                .insert(key2(run_id, &format!("{seq:020}")), encode(event))?;
-        }
+        let run = run.map(|r| (r.id.as_bytes().to_vec(), encode(r)));
+        let steps: Vec<(Vec<u8>, Vec<u8>)> = steps
+            .iter()
+            .map(|step| (key2(run_id, &step.id), encode(step)))
+            .collect();
+        let events: Vec<(Vec<u8>, Vec<u8>)> = events
+            .iter()
+            .map(|event| {
+                let seq = self.db.generate_id()?;
+                Ok((key2(run_id, &format!("{seq:020}")), encode(event)))
+            })
+            .collect::<StoreResult<_>>()?;
+        // One transaction over the three trees: a crash in the middle of a commit leaves all
+        // of it or none of it, never a run that says `succeeded` beside a step still `running`.
+        (&self.runs, &self.steps, &self.events)
+            .transaction(|(runs_tx, steps_tx, events_tx)| {
+                if let Some((key, value)) = &run {
+                    runs_tx.insert(key.as_slice(), value.as_slice())?;
+                }
+                for (key, value) in &steps {
+                    steps_tx.insert(key.as_slice(), value.as_slice())?;
+                }
+                for (key, value) in &events {
+                    events_tx.insert(key.as_slice(), value.as_slice())?;
+                }
+                Ok::<(), sled::transaction::ConflictableTransactionError<Infallible>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
+                sled::transaction::TransactionError::Abort(never) => match never {},
+            })?;
         self.flush()
     }
 
@@ -219,9 +241,12 @@ impl StateStore for SledStore {
     }
 
     fn kv_put_many(&self, namespace: &str, entries: &[(String, Vec<u8>)]) -> StoreResult<()> {
+        // A batch is applied atomically: all the records or none survive a crash.
+        let mut batch = sled::Batch::default();
         for (key, value) in entries {
-            self.kv.insert(key2(namespace, key), value.as_slice())?;
+            batch.insert(key2(namespace, key), value.as_slice());
         }
+        self.kv.apply_batch(batch)?;
         self.flush()
     }
 

@@ -2,6 +2,7 @@
 //! written passes the redactor, so a secret never reaches a log.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -18,6 +19,7 @@ pub enum LogFormat {
 /// `SEGFLOW_LOG` (an env-filter directive) overrides it. With `progress_shown`, the terminal
 /// already tells what the engine does, so the engine's own lines are left out at verbosity 0.
 pub fn init(format: LogFormat, verbosity: u8, progress_shown: bool) {
+    JSON.store(format == LogFormat::Json, Ordering::Relaxed);
     let default = match verbosity {
         0 if format == LogFormat::Json => "segflow=info",
         0 if progress_shown => "segflow=warn,segflow::engine=off",
@@ -36,6 +38,23 @@ pub fn init(format: LogFormat, verbosity: u8, progress_shown: bool) {
             .try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Whether logs go out as JSON lines (`--log-format json`): then stderr carries nothing else.
+pub fn is_json() -> bool {
+    JSON.load(Ordering::Relaxed)
+}
+
+/// A note for the person at the terminal (a hint, what happens next). With JSON logs it becomes
+/// a JSON log event, so stderr stays machine-readable.
+pub fn notice(text: &str) {
+    if is_json() {
+        tracing::warn!(target: "segflow", "{}", redact::apply(text));
+    } else {
+        eprintln!("{}", redact::apply(text));
+    }
 }
 
 /// stderr, with secrets masked in every formatted line.

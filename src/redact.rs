@@ -13,12 +13,17 @@ pub fn register(secret: &str) {
     if secret.len() < 4 {
         return;
     }
+    // JSON logs and state write a secret holding `"` or `\` escaped: mask that form too.
+    let escaped = serde_json::to_string(secret).unwrap_or_default();
+    let escaped = escaped.trim_matches('"');
     let mut secrets = SECRETS.write().unwrap_or_else(|e| e.into_inner());
-    if !secrets.iter().any(|s| s == secret) {
-        secrets.push(secret.to_string());
-        // Longest first, so a secret containing another is masked whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for form in [secret, escaped] {
+        if !form.is_empty() && !secrets.iter().any(|s| s == form) {
+            secrets.push(form.to_string());
+        }
     }
+    // Longest first, so a secret containing another is masked whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
 }
 
 /// The text with every registered secret replaced by `***`.
@@ -51,6 +56,13 @@ pub fn apply_json(value: &mut serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masks_the_json_escaped_form_too() {
+        register("pa\"ss\\word-42");
+        let logged = serde_json::json!({ "message": "token pa\"ss\\word-42" }).to_string();
+        assert_eq!(apply(&logged), r#"{"message":"token ***"}"#);
+    }
 
     #[test]
     fn masks_registered_secrets() {

@@ -29,6 +29,13 @@ pub enum SecretsError {
 impl Secrets {
     /// Reads `NAME=value` lines (blank lines and `#` comments allowed) when the file exists.
     pub fn load(file: Option<&Path>) -> Result<Self, SecretsError> {
+        // Every secret segflow was given is masked, read or not: a program could print one
+        // it found some other way.
+        for (name, value) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with(ENV_PREFIX) {
+                redact::register(&value.to_string_lossy());
+            }
+        }
         let Some(path) = file else {
             return Ok(Secrets::default());
         };

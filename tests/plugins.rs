@@ -653,3 +653,30 @@ fn a_plugin_that_skips_a_dataset_it_promised_fails_the_step() {
         "{why}"
     );
 }
+
+#[test]
+fn plugin_arguments_reach_the_program_as_they_are_written_never_through_a_shell() {
+    let project = Project::new();
+    let seen = project.path("argv");
+    // Each argument on its own line: a shell would have split, expanded or run them.
+    sh_plugin(
+        &project,
+        "argv",
+        "    args: [\"two words\", \"$HOME\", \"; touch pwned\", \"`id`\", \"*\"]\n    writes: []\n",
+        &format!(
+            "#!/bin/sh\ncat > /dev/null\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > {}\necho '{{\"protocol\": 1}}'\n",
+            seen.display()
+        ),
+    );
+    project.pipeline(
+        "p",
+        "name: p\nsteps:\n  - id: a\n    uses: plugin.argv.run\n",
+    );
+    project.segflow(&["run", "p"]).ok();
+    assert_eq!(
+        project.read("argv").lines().collect::<Vec<_>>(),
+        ["two words", "$HOME", "; touch pwned", "`id`", "*"]
+    );
+    assert!(!project.path("plugins/argv/pwned").exists());
+    assert!(!project.path("pwned").exists());
+}

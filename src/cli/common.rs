@@ -68,7 +68,9 @@ pub fn open_store(global: &Global, pipeline_file: Option<&Path>) -> anyhow::Resu
     let store = SledStore::open(&dir)?;
     let interrupted = mark_interrupted(&store)?;
     for run in interrupted {
-        eprintln!("note: run {run} was interrupted; `segflow resume {run}` finishes it");
+        crate::logging::notice(&format!(
+            "note: run {run} was interrupted; `segflow resume {run}` finishes it"
+        ));
     }
     Ok(State {
         dir,
@@ -138,7 +140,7 @@ pub async fn execute_with_progress(
             .unwrap_or_default()
     );
     if matches!(run.state, RunState::Cancelled | RunState::Failed) {
-        eprintln!("to finish it later: segflow resume {}", run.id);
+        crate::logging::notice(&format!("to finish it later: segflow resume {}", run.id));
     }
     Ok(if run.state == RunState::Succeeded {
         ExitCode::SUCCESS
@@ -157,11 +159,14 @@ async fn cancel_on_signal(cancel: CancellationToken) {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    eprintln!("\ncancelling the run (steps are being stopped; press Ctrl-C again to quit at once)");
+    crate::logging::notice(
+        "cancelling the run (steps are being stopped; press Ctrl-C again to quit at once)",
+    );
     cancel.cancel();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+    crate::steps::process::kill_all_programs();
     std::process::exit(130);
 }

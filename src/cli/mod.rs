@@ -101,7 +101,12 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) if output::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", crate::redact::apply(&format!("{error:#}")));
+            let message = format!("{error:#}");
+            if logging::is_json() {
+                tracing::error!(target: "segflow", "{}", crate::redact::apply(&message));
+            } else {
+                eprintln!("error: {}", crate::redact::apply(&message));
+            }
             ExitCode::FAILURE
         }
     }

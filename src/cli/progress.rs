@@ -32,6 +32,10 @@ impl Progress {
             ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {msg} {elapsed:.dim}")
                 .expect("the template is valid");
         while let Some(event) = events.recv().await {
+            // With JSON logs the engine's own log events tell the same, as JSON.
+            if crate::logging::is_json() {
+                continue;
+            }
             let line = describe(&event);
             if !self.tty {
                 if let Some(line) = line {

@@ -15,7 +15,6 @@ use super::protocol::{
     StepInfo,
 };
 use crate::data::MAIN_DATASET;
-use crate::secrets::ENV_PREFIX;
 use crate::spec::deserialize::FieldError;
 use crate::spec::yaml_path::YamlPath;
 use crate::steps::process::{self, ProcessError};
@@ -168,18 +167,17 @@ impl StepKind for PluginKind {
             inputs,
             output_dir: output_dir.clone(),
         };
-        let mut stdin = serde_json::to_vec(&request).expect("requests serialize");
+        let mut stdin = serde_json::to_vec(&request).map_err(|e| {
+            StepError::permanent(format!(
+                "cannot write the plugin's request: {e} (file paths must be UTF-8)"
+            ))
+        })?;
         stdin.push(b'\n');
 
         let mut command = tokio::process::Command::new(&program);
         command.args(&self.spec.args).current_dir(&self.plugin.dir);
-        // A plugin gets the secrets its step's config names, in the request, and no others.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if name.starts_with(ENV_PREFIX) || name == "SEGFLOW_SECRETS_FILE" {
-                command.env_remove(name.as_ref());
-            }
-        }
+        // A plugin gets the secrets its step's config names, in the request, and no others
+        // (`process::run` keeps segflow's secret variables out of its environment).
         let options = process::Options {
             stdin: Some(stdin),
             stdout: process::Stdout::Capture {

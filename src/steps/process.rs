@@ -5,7 +5,7 @@
 //! SIGKILL after a grace period; whatever is left when the program exits is killed too. stderr
 //! goes line by line into the step's log, and its last lines are kept for the error message.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Mutex;
@@ -64,12 +64,24 @@ pub enum ProcessError {
     Cancelled,
 }
 
+/// Keeps segflow's secrets (`SEGFLOW_SECRET_*`, the secrets file's path) out of a program's
+/// environment: a step gets a secret only when its config names it.
+pub fn remove_secret_env(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with(crate::secrets::ENV_PREFIX) || name == "SEGFLOW_SECRETS_FILE" {
+            command.env_remove(name.as_ref());
+        }
+    }
+}
+
 /// Runs `command` to its end, or until the step is cancelled.
 pub async fn run(
     mut command: Command,
     options: Options,
     ctx: &StepContext,
 ) -> Result<Finished, ProcessError> {
+    remove_secret_env(&mut command);
     command
         .stdin(if options.stdin.is_some() {
             Stdio::piped()
@@ -89,7 +101,7 @@ pub async fn run(
         });
     }
     let mut child = command.spawn().map_err(ProcessError::Start)?;
-    let group = ProcessGroup(child.id().map(|id| Pid::from_raw(id as i32)));
+    let group = ProcessGroup::new(child.id().map(|id| Pid::from_raw(id as i32)));
     let program = command
         .as_std()
         .get_program()
@@ -179,10 +191,32 @@ impl Finished {
     }
 }
 
+/// The process groups of the programs running now, so that segflow can kill them all when it
+/// must exit at once (a second Ctrl-C) without waiting for each step to stop.
+static LIVE_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// Kills every program segflow started that is still running, with all they started.
+pub fn kill_all_programs() {
+    let groups = LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+    for &group in groups.iter() {
+        let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+    }
+}
+
 /// Signals a whole process group; a no-op once the group is gone.
 struct ProcessGroup(Option<Pid>);
 
 impl ProcessGroup {
+    fn new(pid: Option<Pid>) -> Self {
+        if let Some(pid) = pid {
+            LIVE_GROUPS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(pid.as_raw());
+        }
+        ProcessGroup(pid)
+    }
+
     fn signal(&self, signal: Signal) {
         if let Some(pid) = self.0 {
             let _ = killpg(pid, signal);
@@ -194,6 +228,12 @@ impl Drop for ProcessGroup {
     /// A dropped step (timeout, engine shutdown) never leaves its programs behind.
     fn drop(&mut self) {
         self.signal(Signal::SIGKILL);
+        if let Some(pid) = self.0 {
+            LIVE_GROUPS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&pid.as_raw());
+        }
     }
 }
 

@@ -142,7 +142,10 @@ steps:
             "the steps depend on each other in a cycle: a -> c -> b -> a",
         ),
         ("12:32", "there is no param `holdot`"),
-        ("16:24", "invalid type: string \"three\""),
+        (
+            "16:24",
+            "expected a whole number, 0 or more, found the text \"three\"",
+        ),
         ("20:16", "there is no step `zz`"),
         ("21:9", "duplicate step id `a`"),
         (
@@ -167,6 +170,10 @@ steps:
     assert!(err.contains("help: did you mean `Europe/Berlin`?"), "{err}");
     assert!(err.contains("help: did you mean `all_success`?"), "{err}");
     assert!(err.contains("help: did you mean `holdout`?"), "{err}");
+    assert!(
+        err.contains("help: write a number without quotes, like `4`"),
+        "{err}"
+    );
     assert!(err.contains(&format!("{} errors", expect.len())), "{err}");
 }
 

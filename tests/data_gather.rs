@@ -198,18 +198,51 @@ fn clear_errors_for_missing_empty_and_unknown_columns() {
     let run = one_step(&project, "{ path: data/empty.csv }");
     assert!(step_reason(&project, &run, "src").contains("`data/empty.csv` is empty"));
 
+    // A column in `types` that the file lacks is caught by `segflow validate`, at its key...
     project.write("data/c.csv", "id,amount\n1,2\n");
-    let run = one_step(&project, "{ path: data/c.csv, types: { amout: float } }");
+    project.pipeline(
+        "p",
+        "name: p\nsteps:\n  - id: src\n    uses: gather.csv\n    with: { path: data/c.csv, types: { amout: float } }\n",
+    );
+    let checked = project.segflow(&["validate"]).failed();
+    assert!(
+        checked.stderr.contains("pipelines/p.yaml:5:40")
+            && checked
+                .stderr
+                .contains("`data/c.csv` has no column `amout`"),
+        "{}",
+        checked.stderr
+    );
+    assert!(
+        checked.stderr.contains("help: did you mean `amount`?"),
+        "{}",
+        checked.stderr
+    );
+    // ...and, for a file that only appears during the run, by the step.
+    project.pipeline(
+        "p",
+        r#"name: p
+steps:
+  - id: make
+    uses: shell
+    with: { command: ["sh", "-c", "printf 'id,amount\n1,2\n' > data/later.csv"] }
+  - id: src
+    uses: gather.csv
+    needs: [make]
+    with: { path: data/later.csv, types: { amout: float } }
+"#,
+    );
+    let run = project.segflow(&["run", "p"]).failed().run_id();
     let reason = step_reason(&project, &run, "src");
     assert!(
         reason.contains(
-            "`types` names column `amout`, which `data/c.csv` does not have; did you mean `amount`?"
+            "`types` names column `amout`, which `data/later.csv` does not have; did you mean `amount`?"
         ),
         "{reason}"
     );
-    // A missing file is not worth retrying: one attempt only.
+    // A wrong column is not worth retrying: one attempt only.
     let shown = project.show(&run);
-    assert_eq!(shown["steps"][0]["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(shown["steps"][1]["attempts"].as_array().unwrap().len(), 1);
 }
 
 #[test]

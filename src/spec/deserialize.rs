@@ -158,12 +158,72 @@ fn describe(error: &serde_path_to_error::Error<serde_json::Error>) -> FieldError
             at_key: false,
         };
     }
+    if let Some((message, hint)) = plain_type_error(&raw) {
+        return FieldError {
+            path,
+            message,
+            hint: Some(hint),
+            at_key: false,
+        };
+    }
     FieldError {
         path,
         message: raw,
         hint: None,
         at_key: false,
     }
+}
+
+/// serde's "invalid type: string \"four\", expected usize" in words a pipeline author uses,
+/// with how to write the value instead.
+fn plain_type_error(raw: &str) -> Option<(String, String)> {
+    let rest = raw
+        .strip_prefix("invalid type: ")
+        .or_else(|| raw.strip_prefix("invalid value: "))?;
+    let (found, expected) = rest.split_once(", expected ")?;
+    let found = match found.split_once(' ') {
+        Some(("string", text)) => format!("the text {text}"),
+        Some(("integer", n)) => format!("the number {}", n.trim_matches('`')),
+        Some(("floating", n)) => format!(
+            "the number {}",
+            n.trim_start_matches("point ").trim_matches('`')
+        ),
+        Some(("boolean", b)) => b.trim_matches('`').to_string(),
+        Some(("unit", _)) => "nothing (null)".to_string(),
+        _ => match found {
+            "sequence" => "a list".to_string(),
+            "map" => "a mapping".to_string(),
+            "null" => "nothing (null)".to_string(),
+            other => other.to_string(),
+        },
+    };
+    let (wanted, hint) = match expected.trim() {
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => (
+            "a whole number, 0 or more",
+            "write a number without quotes, like `4`",
+        ),
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => {
+            ("a whole number", "write a number without quotes, like `4`")
+        }
+        "f32" | "f64" => ("a number", "write a number without quotes, like `0.5`"),
+        "a boolean" => ("true or false", "write `true` or `false`, without quotes"),
+        "a string" | "a borrowed string" | "a character" => {
+            ("text", "put the value in quotes, like `\"value\"`")
+        }
+        "a sequence" => (
+            "a list",
+            "write a list, like `[a, b]`, or one item per `- ` line",
+        ),
+        other if other == "a map" || other.starts_with("struct ") => (
+            "a mapping of keys to values",
+            "write `key: value` pairs, like `{ key: value }`, or one key per indented line",
+        ),
+        _ => return None,
+    };
+    Some((
+        format!("expected {wanted}, found {found}"),
+        hint.to_string(),
+    ))
 }
 
 /// The name serde quoted after `prefix` (`unknown field `x`, expected …`); the name itself may
@@ -256,11 +316,30 @@ mod tests {
         let paths: Vec<String> = errors.iter().map(|e| e.path.to_string()).collect();
         assert_eq!(paths, ["neds", "count", "inner.colour"]);
         assert_eq!(errors[0].hint.as_deref(), Some("did you mean `needs`?"));
-        assert!(
-            errors[1].message.contains("invalid type"),
-            "{}",
-            errors[1].message
+        assert_eq!(
+            errors[1].message,
+            "expected a whole number, 0 or more, found the text \"x\""
         );
+        assert_eq!(
+            errors[1].hint.as_deref(),
+            Some("write a number without quotes, like `4`")
+        );
+    }
+
+    #[test]
+    fn type_errors_are_told_in_plain_words() {
+        let value = json!({ "id": ["a"], "needs": "b", "inner": { "size": -3 } });
+        let errors = deserialize_all::<Config>(&value, &[]).unwrap_err();
+        let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "expected text, found a list",
+                "expected a list, found the text \"b\"",
+                "expected a whole number, 0 or more, found the number -3",
+            ]
+        );
+        assert!(errors.iter().all(|e| e.hint.is_some()));
     }
 
     #[test]

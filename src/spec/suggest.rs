@@ -25,7 +25,13 @@ where
     if let Some(best) = closest(input, candidates.clone()) {
         return Some(format!("did you mean `{best}`?"));
     }
-    let all: Vec<String> = candidates.into_iter().map(|c| format!("`{c}`")).collect();
+    let mut all: Vec<String> = Vec::new();
+    for candidate in candidates {
+        let quoted = format!("`{candidate}`");
+        if !all.contains(&quoted) {
+            all.push(quoted);
+        }
+    }
     if all.is_empty() {
         None
     } else if all.len() <= 12 {

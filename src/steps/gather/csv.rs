@@ -16,7 +16,7 @@ use super::bad_rows::{BadRows, OnBadRows};
 use super::csv_checked::read_checked;
 use super::csv_infer::{CsvFormat, infer_schema, read_names};
 use super::files::{self, SourceFile};
-use super::overrides::apply_overrides;
+use super::overrides::{apply_overrides, unknown_type_columns};
 use crate::data::{Column, ColumnType, MAIN_DATASET};
 use crate::spec::deserialize::FieldError;
 use crate::spec::yaml_path::YamlPath;
@@ -62,6 +62,16 @@ fn default_infer_rows() -> usize {
     10_000
 }
 
+impl GatherCsvConfig {
+    /// The file format; the delimiter must have been checked to be ASCII.
+    fn format(&self) -> CsvFormat {
+        CsvFormat {
+            header: self.header,
+            delimiter: self.delimiter as u8,
+        }
+    }
+}
+
 #[async_trait]
 impl Kind for GatherCsv {
     const NAME: &'static str = "gather.csv";
@@ -69,8 +79,19 @@ impl Kind for GatherCsv {
     const OUTPUTS: &'static [&'static str] = &["rows", "rejected", "files"];
     type Config = GatherCsvConfig;
 
-    fn check(&self, config: &GatherCsvConfig, _ctx: &CheckContext<'_>) -> Vec<FieldError> {
+    fn check(&self, config: &GatherCsvConfig, ctx: &CheckContext<'_>) -> Vec<FieldError> {
         let mut errors = files::check_pattern(&config.path);
+        // When the file is there, a column in `types` that its header lacks is caught now.
+        if config.delimiter.is_ascii()
+            && let Some(source) = files::first_match(ctx.base_dir, &config.path)
+            && let Ok(schema) = infer_schema(&source, config.format(), 100)
+        {
+            errors.extend(unknown_type_columns(
+                &schema,
+                &config.types,
+                &format!("`{}`", source.name),
+            ));
+        }
         if !config.delimiter.is_ascii() || config.delimiter == '"' || config.delimiter == '\n' {
             errors.push(FieldError {
                 path: YamlPath::root().key("delimiter"),
@@ -95,10 +116,7 @@ impl Kind for GatherCsv {
             return None;
         }
         let source = files::first_match(ctx.base_dir, &config.path)?;
-        let format = CsvFormat {
-            header: config.header,
-            delimiter: config.delimiter as u8,
-        };
+        let format = config.format();
         let schema = infer_schema(&source, format, config.infer_rows.min(1000)).ok()?;
         let schema = apply_overrides(&schema, &config.types, &source.name).ok()?;
         Some(crate::data::columns_of(&Arc::new(schema)))
@@ -114,10 +132,7 @@ impl Kind for GatherCsv {
                 "the delimiter must be a single ASCII character",
             ));
         }
-        let format = CsvFormat {
-            header: config.header,
-            delimiter: config.delimiter as u8,
-        };
+        let format = config.format();
         let sources = files::resolve(ctx, &config.path)?;
         let schema = {
             let sources = sources.clone();

@@ -5,7 +5,9 @@ use datafusion::arrow::datatypes::{Field, Schema};
 use indexmap::IndexMap;
 
 use crate::data::ColumnType;
+use crate::spec::deserialize::FieldError;
 use crate::spec::suggest;
+use crate::spec::yaml_path::YamlPath;
 use crate::steps::StepError;
 
 /// `schema` with the overridden columns' types replaced.
@@ -47,4 +49,25 @@ pub fn check_columns<'a>(
         }
     }
     Ok(())
+}
+
+/// For `segflow validate`: each column `types` names that the source's header lacks, at its key.
+pub fn unknown_type_columns(
+    schema: &Schema,
+    types: &IndexMap<String, ColumnType>,
+    source: &str,
+) -> Vec<FieldError> {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    types
+        .keys()
+        .filter(|column| !names.contains(&column.as_str()))
+        .map(|column| FieldError {
+            path: YamlPath::root().key("types").key(column),
+            message: format!("{source} has no column `{column}`"),
+            hint: suggest::closest(column, names.iter().copied())
+                .map(|c| format!("did you mean `{c}`?"))
+                .or_else(|| Some(format!("its columns are: {}", names.join(", ")))),
+            at_key: true,
+        })
+        .collect()
 }

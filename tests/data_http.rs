@@ -105,6 +105,37 @@ fn api(hits: Arc<AtomicUsize>) -> axum::Router {
             }),
         )
         .route("/broken", get(|| async { StatusCode::BAD_GATEWAY }))
+        // Rate limited whatever happens.
+        .route(
+            "/always-limited",
+            get(|| async { (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "0")], "no") }),
+        )
+        // A cursor that never changes: read naively, the same page forever.
+        .route(
+            "/stuck",
+            get(|| async { Json(json!({ "items": customers(0, 1), "next": "same" })) }),
+        )
+        // Pages that never run out.
+        .route(
+            "/endless",
+            get(|Query(q): Query<HashMap<String, String>>| async move {
+                let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                Json(customers(page * 10, 1))
+            }),
+        )
+        // A next link to another site (another name for this machine, never visited).
+        .route(
+            "/elsewhere",
+            get(|headers: HeaderMap| async move {
+                let port = headers
+                    .get("host")
+                    .and_then(|h| h.to_str().ok())
+                    .and_then(|h| h.rsplit(':').next())
+                    .unwrap_or("80")
+                    .to_string();
+                Json(json!({ "items": customers(0, 1), "next": format!("http://localhost:{port}/paged") }))
+            }),
+        )
 }
 
 fn run(project: &Project, with: &str) -> String {
@@ -221,4 +252,70 @@ fn http_429_waits_for_retry_after_and_failures_are_clear() {
         reason.contains("page 1: the answer has nothing at `/nope`"),
         "{reason}"
     );
+}
+
+#[test]
+fn http_endless_pages_loops_rate_limits_and_other_sites_fail_clearly() {
+    let server = TestServer::start(api(Arc::new(AtomicUsize::new(0))));
+    let project = Project::new();
+    let reason_of = |project: &Project, run_id: &str| {
+        project.show(run_id)["steps"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+
+    // Rate limited on every try: the step fails with why, it does not crash.
+    let run_id = run(
+        &project,
+        &format!("      url: {}/always-limited\n", server.url),
+    );
+    let reason = reason_of(&project, &run_id);
+    assert!(
+        reason.contains("/always-limited was rate limited (429) 5 times in a row"),
+        "{reason}"
+    );
+
+    // A cursor that repeats is caught on the second page, not read 1,000 times.
+    let run_id = run(
+        &project,
+        &format!(
+            "      url: {}/stuck\n      records: /items\n      pagination: {{ cursor: {{ pointer: /next, param: after }} }}\n",
+            server.url
+        ),
+    );
+    let reason = reason_of(&project, &run_id);
+    assert!(
+        reason.contains("page 3: the API pointed back at a page it already gave"),
+        "{reason}"
+    );
+
+    // More pages than max_pages: a partial list fails the step unless asked to stop.
+    let endless = format!(
+        "      url: {}/endless\n      pagination: {{ page: {{ param: page }} }}\n      max_pages: 3\n",
+        server.url
+    );
+    let run_id = run(&project, &endless);
+    let reason = reason_of(&project, &run_id);
+    assert!(
+        reason.contains("the API has more than max_pages = 3 pages; raise `max_pages`"),
+        "{reason}"
+    );
+    let run_id = run(&project, &format!("{endless}      on_max_pages: stop\n"));
+    assert_eq!(outputs(&project, &run_id, "api")["rows"], 3);
+
+    // The token is never sent to another site a next link names.
+    let run_id = run(
+        &project,
+        &format!(
+            "      url: {}/elsewhere\n      headers: {{ Authorization: \"Bearer ${{{{ secrets.API_TOKEN }}}}\" }}\n      records: /items\n      pagination: {{ next_link: {{ pointer: /next }} }}\n",
+            server.url
+        ),
+    );
+    let reason = reason_of(&project, &run_id);
+    assert!(
+        reason.contains("the next page is on another site (http://localhost:"),
+        "{reason}"
+    );
+    assert!(!reason.contains(TOKEN), "{reason}");
 }

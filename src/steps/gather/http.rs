@@ -48,10 +48,14 @@ pub struct GatherHttpConfig {
     /// How to get the next page (default: there is one page).
     #[serde(default)]
     pub pagination: Option<Pagination>,
-    /// Stop after this many pages (default 1000).
+    /// The most pages read (default 1000).
     #[serde(default = "default_max_pages")]
     #[schemars(range(min = 1))]
     pub max_pages: usize,
+    /// What to do when the API has more pages than `max_pages`: `fail` the step (the default:
+    /// a partial customer list is worse than none), or `stop` and keep what was read.
+    #[serde(default)]
+    pub on_max_pages: OnMaxPages,
     /// Column types that override the inferred ones.
     #[serde(default)]
     pub types: IndexMap<String, ColumnType>,
@@ -85,6 +89,14 @@ pub enum Pagination {
         #[serde(default)]
         size: Option<u64>,
     },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnMaxPages {
+    #[default]
+    Fail,
+    Stop,
 }
 
 fn default_max_pages() -> usize {
@@ -182,13 +194,19 @@ impl Kind for GatherHttp {
         let timeout = config
             .request_timeout
             .map_or(Duration::from_secs(30), |t| t.0);
+        // The headers (credentials, often) go with each request, never as client defaults:
+        // `fetch` only sends them to the origin of `url`.
         let client = reqwest::Client::builder()
-            .default_headers(headers)
             .timeout(timeout)
             .user_agent(concat!("segflow/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let first = Url::parse(&config.url)
             .map_err(|e| StepError::permanent(format!("`url` is not a valid URL: {e}")))?;
+        let request = Request {
+            client: &client,
+            headers: &headers,
+            origin: first.origin(),
+        };
 
         let mut records: Vec<Value> = Vec::new();
         let mut next = Some(with_query(first.clone(), &config.query, &[]));
@@ -197,10 +215,19 @@ impl Kind for GatherHttp {
             _ => 1,
         };
         let mut pages = 0;
+        // Every page URL asked for: an API that hands back a cursor or link it gave before
+        // would otherwise be read in a loop until max_pages, its records repeated.
+        let mut seen: std::collections::HashSet<Url> = std::collections::HashSet::new();
         while let Some(url) = next.take() {
             if pages == config.max_pages {
+                if config.on_max_pages == OnMaxPages::Fail {
+                    return Err(StepError::permanent(format!(
+                        "the API has more than max_pages = {} pages; raise `max_pages`, or set `on_max_pages: stop` to keep the first {} pages",
+                        config.max_pages, config.max_pages
+                    )));
+                }
                 ctx.warn(&format!(
-                    "stopped after max_pages = {} pages",
+                    "stopped after max_pages = {} pages, as `on_max_pages: stop` says; the API has more",
                     config.max_pages
                 ));
                 break;
@@ -220,7 +247,14 @@ impl Kind for GatherHttp {
                 }
                 _ => url,
             };
-            let (body, link_header) = fetch(&client, &url, ctx).await?;
+            if !seen.insert(url.clone()) {
+                return Err(StepError::permanent(format!(
+                    "page {}: the API pointed back at a page it already gave ({}); its cursor or next link repeats, so the pages would never end",
+                    pages + 1,
+                    without_query(&url)
+                )));
+            }
+            let (body, link_header) = fetch(&request, &url, ctx).await?;
             pages += 1;
             let page = records_of(&body, &config.records, pages)?;
             let count = page.len();
@@ -375,18 +409,34 @@ fn records_of(body: &Value, pointer: &str, page: usize) -> Result<Vec<Value>, St
     }
 }
 
+/// How pages are asked for: the client, and the headers that go only to `url`'s origin.
+struct Request<'a> {
+    client: &'a reqwest::Client,
+    headers: &'a HeaderMap,
+    origin: url::Origin,
+}
+
 /// One GET with the waiting and retrying a page deserves; returns the JSON body and the next
 /// link from a `Link` header.
 async fn fetch(
-    client: &reqwest::Client,
+    request: &Request<'_>,
     url: &Url,
     ctx: &StepContext,
 ) -> Result<(Value, Option<String>), StepError> {
     let shown = without_query(url);
+    if url.origin() != request.origin && !request.headers.is_empty() {
+        return Err(StepError::permanent(format!(
+            "the next page is on another site ({shown}) than `url`; segflow does not send your `headers` (credentials) anywhere else. Page with a link to the same site, or gather that site in a step of its own"
+        )));
+    }
     let mut backoff = Duration::from_millis(500);
     for attempt in 1..=TRIES_PER_PAGE {
+        let get = request
+            .client
+            .get(url.clone())
+            .headers(request.headers.clone());
         let sent = tokio::select! {
-            sent = client.get(url.clone()).send() => sent,
+            sent = get.send() => sent,
             _ = ctx.cancel.cancelled() => return Err(cancelled()),
         };
         let wait = match sent {
@@ -405,6 +455,11 @@ async fn fetch(
             }
             Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
                 let wait = retry_after(response.headers()).unwrap_or(backoff);
+                if attempt == TRIES_PER_PAGE {
+                    return Err(StepError::new(format!(
+                        "GET {shown} was rate limited (429) {TRIES_PER_PAGE} times in a row; the step's retry policy decides what next"
+                    )));
+                }
                 if wait > MAX_RETRY_AFTER {
                     return Err(StepError::new(format!(
                         "GET {shown}: rate limited for {}s (Retry-After), longer than segflow waits",
@@ -480,7 +535,9 @@ async fn fetch(
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
-    unreachable!("the last try returns")
+    Err(StepError::new(format!(
+        "GET {shown} did not succeed in {TRIES_PER_PAGE} tries"
+    )))
 }
 
 /// The URL for logs and errors: query strings can hold tokens.

@@ -167,3 +167,38 @@ steps:
     assert!(error.contains("rules[0] (`Rich`)"), "{shown}");
     assert!(error.contains("wealth"), "{shown}");
 }
+
+#[test]
+fn a_type_mismatch_found_in_the_data_never_quotes_a_customer() {
+    let project = Project::new();
+    project.write(
+        "data/customers.csv",
+        "customer_id,email\nc1,ada@example.com\nc2,bob@example.com\n",
+    );
+    project.pipeline(
+        "rules",
+        r#"
+name: rules
+steps:
+  - id: customers
+    uses: gather.csv
+    with: { path: data/customers.csv }
+  - id: seg
+    uses: segment.rules
+    needs: [customers]
+    with:
+      rules: [{ segment: Odd, when: "email > 3" }]
+"#,
+    );
+    let run = project.segflow(&["run", "rules"]).failed();
+    let shown = project.show(&run.run_id());
+    let reason = shown["steps"][1]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("the rules could not be evaluated on `customers`"),
+        "{reason}"
+    );
+    assert!(reason.contains("check each rule's `when`"), "{reason}");
+    for text in [reason, run.stdout.as_str(), run.stderr.as_str()] {
+        assert!(!text.contains("@example.com"), "customer data in: {text}");
+    }
+}

@@ -5,9 +5,11 @@ mod column_type;
 mod dataset;
 mod inputs;
 mod session;
+mod value_free;
 
 pub use checked_cast::{Checked, as_text, cast_checked};
 pub use column_type::{ColumnType, describe_type, expectation};
 pub use dataset::{Column, DataError, DatasetRef, DatasetWriter, MAIN_DATASET, columns_of};
 pub use inputs::{UpstreamStep, session_with_inputs};
 pub use session::ordered_session;
+pub use value_free::{message_of, without_values};

@@ -86,8 +86,10 @@ impl fmt::Display for StepError {
 }
 
 impl<E: std::error::Error + Send + Sync + 'static> From<E> for StepError {
+    /// Errors from reading or computing data lose the values they quote: a step's reason is
+    /// shown and sent far and wide, customer data is not.
     fn from(error: E) -> Self {
-        StepError::new(error.to_string())
+        StepError::new(crate::data::message_of(&error))
     }
 }
 

@@ -201,13 +201,19 @@ impl Kind for SegmentRules {
         let schema = Arc::new(Schema::new(fields));
         let mut writer = ctx.dataset_writer(MAIN_DATASET, schema.clone())?;
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        let mut stream = frame.execute_stream().await?;
+        let failed = |e: datafusion::error::DataFusionError| {
+            StepError::permanent(format!(
+                "the rules could not be evaluated on `{table}`: {}; a condition probably compares a column with a value of another type (text with a number, say): check each rule's `when` against the column types (`segflow data RUN STEP` shows them)",
+                crate::data::message_of(&e)
+            ))
+        };
+        let mut stream = frame.execute_stream().await.map_err(failed)?;
         let width = input_schema.fields().len();
         while let Some(batch) = stream.next().await {
             if ctx.cancel.is_cancelled() {
                 return Err(StepError::new("cancelled"));
             }
-            let batch = batch?;
+            let batch = batch.map_err(failed)?;
             let matches: Vec<&BooleanArray> = (0..config.rules.len())
                 .map(|i| batch.column(width + i).as_boolean())
                 .collect();

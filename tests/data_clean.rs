@@ -231,3 +231,62 @@ fn cdnow_purchases_gather_clean_and_aggregate() {
     assert_eq!(clean["rows"], 69_579);
     assert_eq!(outputs(&project, &run, "customers")["rows"], 23_502);
 }
+
+#[test]
+fn iqr_clip_zscore_mode_fill_and_lowercase() {
+    let project = Project::new();
+    project.write(
+        "data/c.csv",
+        "id,name,country,s,w\n\
+         1,ANN,DE,2,1.5\n\
+         2,Bob,FR,4,2\n\
+         3,CY,DE,4,3\n\
+         4,dee,,4,4\n\
+         5,Eve,US,5,100\n\
+         6,FRED,DE,5,2.5\n\
+         7,gus,,7,3.5\n\
+         8,Hal,FR,9,2\n",
+    );
+    project.pipeline(
+        "p",
+        "name: p\nsteps:\n  - id: src\n    uses: gather.csv\n    with: { path: data/c.csv }\n  - id: clean\n    uses: clean\n    needs: [src]\n    with:\n      lowercase: [name]\n      fill: { country: { strategy: mode } }\n      clip: { w: { iqr: 1.5 } }\n      standardize: { s: zscore }\n",
+    );
+    let run = project.segflow(&["run", "p"]).ok().run_id();
+    let cleaned = rows(&project, &run, "clean", "main");
+    let column = |name: &str| -> Vec<serde_json::Value> {
+        cleaned.iter().map(|r| r[name].clone()).collect()
+    };
+    assert_eq!(
+        column("name"),
+        ["ann", "bob", "cy", "dee", "eve", "fred", "gus", "hal"]
+    );
+    // The most frequent country (DE, 3 of 6) fills the two blanks.
+    assert_eq!(
+        column("country"),
+        ["DE", "FR", "DE", "DE", "US", "DE", "DE", "FR"]
+    );
+    // Tukey's fences as numpy computes them: Q1 = 2, Q3 = 3.625 (linear interpolation),
+    // IQR = 1.625, so [2 - 1.5·1.625, 3.625 + 1.5·1.625] = [-0.4375, 6.0625]; 100 is clipped.
+    assert_eq!(
+        column("w"),
+        [1.5, 2.0, 3.0, 4.0, 6.0625, 2.5, 3.5, 2.0].map(|v| json!(v))
+    );
+    // z-scores with the population standard deviation (as scikit-learn's StandardScaler):
+    // mean 5, std 2.
+    assert_eq!(
+        column("s"),
+        [-1.5, -0.5, -0.5, -0.5, 0.0, 0.0, 1.0, 2.0].map(|v| json!(v))
+    );
+    let out = outputs(&project, &run, "clean");
+    let details: Vec<&serde_json::Value> = out["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["details"])
+        .collect();
+    assert_eq!(details[1]["country"]["filled"], 2);
+    assert_eq!(
+        details[2]["w"],
+        json!({ "lower": -0.4375, "upper": 6.0625, "clipped": 1 })
+    );
+}

@@ -160,12 +160,14 @@ fn validate_checks_features_and_k() {
         "pipelines/km.yaml",
         &project
             .read("pipelines/km.yaml")
-            .replace("[age, income]", "[age, incme]"),
+            .replace("[age, income]", "[age, incme, customer_id]"),
     );
     let run = project.segflow(&["validate"]).failed();
     for expected in [
         "the input has no column `incme`",
         "did you mean `income`?",
+        "`customer_id` is not numeric (Utf8)",
+        "convert this one first with a `clean` step",
         "[1, 4] cannot be searched",
         "the input already has a column `age`",
     ] {

@@ -648,6 +648,23 @@ steps:
         .segflow(&["run", "pipelines/evaluate.yaml"])
         .failed();
     assert!(run.stderr.contains("did you mean `converted`?"), "{run:?}");
+
+    // A control group name that is not in the assignment fails, naming the groups there are.
+    ab_pipeline(
+        &project,
+        "      metrics: [converted]\n      control: contrl",
+    );
+    let run = project
+        .segflow(&["run", "pipelines/evaluate.yaml"])
+        .failed();
+    let reason = project.show(&run.run_id())["steps"][2]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("the assignment has no group `contrl`; its groups are control, treatment (did you mean `control`?)"),
+        "{reason}"
+    );
 }
 
 #[test]

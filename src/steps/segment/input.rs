@@ -62,6 +62,34 @@ pub fn check_column(path: YamlPath, name: &str, columns: Option<&[Column]>) -> O
     ))
 }
 
+/// Whether a column's type (as `Column::data_type` writes it) holds numbers.
+pub fn is_numeric_type(data_type: &str) -> bool {
+    ["Int", "UInt", "Float", "Decimal"]
+        .iter()
+        .any(|p| data_type.starts_with(p))
+}
+
+/// Like `check_column`, for a column that must hold numbers (booleans count as 0 and 1).
+pub fn check_numeric_column(
+    path: YamlPath,
+    name: &str,
+    columns: Option<&[Column]>,
+) -> Option<FieldError> {
+    if let Some(missing) = check_column(path.clone(), name, columns) {
+        return Some(missing);
+    }
+    let column = columns?.iter().find(|c| c.name == name)?;
+    (!is_numeric_type(&column.data_type) && column.data_type != "Boolean").then(|| {
+        error(
+            path,
+            format!("`{name}` is not numeric ({})", column.data_type),
+            Some(format!(
+                "use numeric columns, or convert this one first with a `clean` step: `cast: {{ {name}: float }}`"
+            )),
+        )
+    })
+}
+
 /// An error for a new column that would clash with one the input already has.
 pub fn check_new_column(
     path: YamlPath,

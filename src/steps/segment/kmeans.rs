@@ -137,7 +137,7 @@ impl Kind for SegmentKmeans {
             ));
         }
         for (i, feature) in config.features.iter().enumerate() {
-            errors.extend(input::check_column(
+            errors.extend(input::check_numeric_column(
                 root.key("features").index(i),
                 feature,
                 columns,
@@ -547,13 +547,15 @@ fn report(
             values: curve.iter().map(|p| p.inertia).collect(),
             unit: Some("inertia".into()),
         });
+        // k = 1 has no silhouette: only the k that have one are drawn.
+        let scored: Vec<(usize, f64)> = curve
+            .iter()
+            .filter_map(|p| p.silhouette.map(|s| (p.k, s)))
+            .collect();
         report.charts.push(Chart::Bar {
             title: "Silhouette by k".into(),
-            labels: curve.iter().map(|p| format!("k={}", p.k)).collect(),
-            values: curve
-                .iter()
-                .map(|p| p.silhouette.unwrap_or(f64::NAN))
-                .collect(),
+            labels: scored.iter().map(|(k, _)| format!("k={k}")).collect(),
+            values: scored.iter().map(|(_, s)| *s).collect(),
             unit: Some("silhouette".into()),
         });
     }

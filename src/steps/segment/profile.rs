@@ -68,12 +68,6 @@ fn default_max_categories() -> usize {
 /// Segment label for customers whose segment is empty.
 const NO_SEGMENT: &str = "(no segment)";
 
-fn is_numeric_name(data_type: &str) -> bool {
-    ["Int", "UInt", "Float", "Decimal"]
-        .iter()
-        .any(|p| data_type.starts_with(p))
-}
-
 #[async_trait]
 impl Kind for SegmentProfile {
     const NAME: &'static str = "segment.profile";
@@ -130,7 +124,7 @@ impl Kind for SegmentProfile {
             Some(list) => list.clone(),
             None => columns
                 .iter()
-                .filter(|c| is_numeric_name(&c.data_type) && describable(config, &c.name))
+                .filter(|c| input::is_numeric_type(&c.data_type) && describable(config, &c.name))
                 .map(|c| c.name.clone())
                 .collect(),
         };

@@ -41,9 +41,9 @@ impl RfmSegment {
 /// The default table, for 5 bins, checked top to bottom.
 ///
 /// The bounds are the R package `rfm`'s documented table (rsquaredacademy, `rfm_segment`
-/// examples). Its order is not kept: `rfm` lets a later row overwrite an earlier one, while here
-/// the first match wins, and in the documented order New Customers and Promising lie inside
-/// Potential Loyalist and Can't Lose Them inside At Risk, so they would stay empty. Narrower
+/// examples). Its order is not kept: the first match wins (as in current versions of `rfm`), and
+/// in the documented order New Customers and Promising lie inside Potential Loyalist and Can't
+/// Lose Them inside At Risk, so they would stay empty (on CDNOW: 0 customers each). Narrower
 /// rows therefore come before the wider rows that hold them. `rfm`'s last row, Lost (R, F and M
 /// all 1–2), would leave no room for Hibernating, so both follow Putler's RFM segment table
 /// ("RFM Analysis For Successful Customer Segmentation"): Lost is "the lowest recency,

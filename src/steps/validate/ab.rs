@@ -437,6 +437,21 @@ fn groups(
             names.join(", ")
         )));
     }
+    if !assignment.groups.contains(&config.control) && assignment.groups.len() >= 2 {
+        // Several groups and none of them is the control: a misnamed `control:`, not an
+        // experiment where everybody landed in one group.
+        let hint = crate::spec::suggest::hint(
+            &config.control,
+            assignment.groups.iter().map(String::as_str),
+        )
+        .map(|h| format!(" ({h})"))
+        .unwrap_or_default();
+        return Err(StepError::permanent(format!(
+            "the assignment has no group `{}`; its groups are {}{hint}; set `control:` to the control group's name",
+            config.control,
+            assignment.groups.join(", ")
+        )));
+    }
     if !assignment.groups.contains(&config.control) {
         ctx.warn(&format!(
             "nobody in the assignment is in group `{}` (groups found: {}); set `control:` if the control group has another name",

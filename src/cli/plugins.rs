@@ -78,11 +78,20 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 fn human(found: &Plugins, project: &std::path::Path) -> String {
     let mut out = String::new();
     if found.plugins.is_empty() {
-        let _ = writeln!(
-            out,
-            "no plugins in {} (a plugin is a folder with a plugin.yaml; see docs/plugins.md)",
-            project.join(plugins::PLUGINS_DIR).display()
-        );
+        let dir = project.join(plugins::PLUGINS_DIR);
+        let _ = if found.problems.is_empty() {
+            writeln!(
+                out,
+                "no plugins in {} (a plugin is a folder with a plugin.yaml; see docs/plugins.md)",
+                dir.display()
+            )
+        } else {
+            writeln!(
+                out,
+                "no plugin in {} loads (the problems follow)",
+                dir.display()
+            )
+        };
         return out;
     }
     for (i, plugin) in found.plugins.iter().enumerate() {

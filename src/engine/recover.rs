@@ -8,12 +8,13 @@ use crate::store::{
     AttemptOutcome, Event, RunRecord, RunState, StateStore, StepRecord, StepState, StoreResult,
 };
 
-/// Marks runs left `running` by a process that died as interrupted. Call it right after
-/// opening the store: holding the store's lock proves no other process is running them.
+/// Marks runs left `running` (or `queued`: recorded, about to start) by a process that died as
+/// interrupted. Call it right after opening the store: holding the store's lock proves no other
+/// process is running them.
 pub fn mark_interrupted(store: &dyn StateStore) -> StoreResult<Vec<String>> {
     let mut marked = Vec::new();
     for mut run in store.list_runs(None, usize::MAX)? {
-        if run.state != RunState::Running {
+        if !matches!(run.state, RunState::Running | RunState::Queued) {
             continue;
         }
         let mut steps = store.get_steps(&run.id)?;

@@ -7,6 +7,8 @@
 
 mod config_schema;
 mod datasets;
+#[cfg(test)]
+mod fuzz;
 mod kind;
 mod load;
 pub mod manifest;

@@ -5,7 +5,7 @@ pub mod diagnostic;
 pub mod duration;
 pub mod expr;
 #[cfg(test)]
-mod fuzz;
+pub(crate) mod fuzz;
 pub mod load;
 pub mod locate;
 pub mod model;

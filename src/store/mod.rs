@@ -10,10 +10,12 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error(
-        "the state folder {path} is in use by another segflow process{holder}\n  wait for it to finish, or use another folder with --state-dir or SEGFLOW_HOME"
-    )]
-    Locked { path: PathBuf, holder: String },
+    #[error("the state folder {path} is in use by another segflow process{holder}\n  {hint}")]
+    Locked {
+        path: PathBuf,
+        holder: String,
+        hint: String,
+    },
     #[error("cannot open the state folder {path}: {source}")]
     Open {
         path: PathBuf,

@@ -80,9 +80,16 @@ impl SledStore {
                 .filter(|h| !h.is_empty())
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
+            // `segflow serve` holds its state for as long as it runs: its API is the way in.
+            let hint = if holder.contains(" serve") {
+                "that is `segflow serve`: use its HTTP API or web UI while it runs (GET /api/runs, POST /api/pipelines/NAME/runs), or stop it first"
+            } else {
+                "wait for it to finish, or use another folder with --state-dir or SEGFLOW_HOME"
+            };
             return Err(StoreError::Locked {
                 path: dir.to_path_buf(),
                 holder,
+                hint: hint.to_string(),
             });
         }
         let holder = format!(

@@ -98,6 +98,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(cancel_on_signal(cancel.clone()));
     let mut finished: Vec<RunRecord> = Vec::new();
+    let mut created = 0;
     let mut first_error = None;
     let concurrency = usize::from(args.concurrency);
     let mut pending = fires.iter();
@@ -115,6 +116,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                     break;
                 }
             };
+            created += 1;
             out!("run {} for {} started", run.id, local_text(&times, fire));
             let (engine, progress) = if concurrency == 1 {
                 // One run at a time: its steps' progress, as `segflow run` shows it.
@@ -162,7 +164,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|r| r.state == RunState::Succeeded)
         .count();
-    let not_started = fires.len() - finished.len();
+    let not_started = fires.len() - created;
     out!(
         "backfill {name}: {succeeded} of {} run{} succeeded",
         fires.len(),
@@ -183,7 +185,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         );
     }
     if not_started > 0
-        && let Some(next) = fires.get(finished.len())
+        && let Some(next) = fires.get(created)
     {
         eprintln!(
             "{not_started} fire time{} not run; to run them: segflow backfill {} --from {} --to {}",

@@ -279,3 +279,57 @@ fn backfill_explains_bad_ranges() {
         .stderr;
     assert!(err.contains("has no schedule"), "{err}");
 }
+
+#[test]
+fn a_stopped_backfill_says_how_to_finish() {
+    use std::time::{Duration, Instant};
+
+    let project = Project::new();
+    project.pipeline(
+        "daily",
+        r#"name: daily
+schedule: { cron: "0 6 * * *" }
+steps:
+  - { id: work, uses: shell, with: { command: ["sh", "-c", "touch started; sleep 600"] } }
+"#,
+    );
+    let child = project
+        .command(&[
+            "backfill",
+            "daily",
+            "--from",
+            "2025-01-01",
+            "--to",
+            "2025-01-03",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !project.path("started").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the first run never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "2 fire times not run; to run them: segflow backfill daily --from 2025-01-02 --to 2025-01-03"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("segflow resume"), "{stderr}");
+    let listed = project.segflow(&["runs", "list", "--json"]).ok().json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["state"], "cancelled", "{listed}");
+}

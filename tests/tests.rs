@@ -13,6 +13,8 @@ mod engine_run;
 mod main_job;
 mod plugins;
 mod publish;
+mod schedule_cli;
+mod schedule_serve;
 mod segment_kmeans;
 mod segment_pipeline;
 mod segment_rfm;

@@ -150,7 +150,7 @@ pub async fn execute_with_progress(
 }
 
 /// Ctrl-C or SIGTERM cancels the run; a second one exits at once.
-async fn cancel_on_signal(cancel: CancellationToken) {
+pub async fn cancel_on_signal(cancel: CancellationToken) {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(term) => term,
         Err(_) => return,

@@ -2,10 +2,12 @@
 
 #[macro_use]
 mod output;
+mod backfill;
 mod common;
 mod data;
 mod graph;
 mod logs;
+mod next;
 mod plugins;
 mod progress;
 mod resume;
@@ -77,15 +79,24 @@ pub enum Command {
     Plugins(plugins::Args),
     /// Serve the pipelines of a folder: scheduled runs, the HTTP API and the web UI.
     Serve(serve::Args),
+    /// Run a pipeline for each of its past fire times in a range of days.
+    Backfill(backfill::Args),
+    /// Print the next fire times of a pipeline's schedule.
+    Next(next::Args),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let progress_shown = matches!(
         cli.command,
-        Command::Run(_) | Command::Resume(_) | Command::Retry(_)
+        Command::Run(_) | Command::Resume(_) | Command::Retry(_) | Command::Backfill(_)
     );
-    logging::init(cli.global.log_format, cli.global.verbose, progress_shown);
+    // A service tells what it does (fire times, runs started and ended) by default.
+    let verbosity = match cli.command {
+        Command::Serve(_) => cli.global.verbose.max(1),
+        _ => cli.global.verbose,
+    };
+    logging::init(cli.global.log_format, verbosity, progress_shown);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -126,5 +137,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schema(args) => schema::run(args, global),
         Command::Plugins(args) => plugins::run(args, global),
         Command::Serve(args) => serve::run(args, global).await,
+        Command::Backfill(args) => backfill::run(args, global).await,
+        Command::Next(args) => next::run(args, global),
     }
 }

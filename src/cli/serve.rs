@@ -1,5 +1,5 @@
-//! `segflow serve --pipelines DIR`: the long-running service — the pipelines of a folder, runs
-//! started through the HTTP API, and the web UI.
+//! `segflow serve --pipelines DIR`: the long-running service — the pipelines of a folder run on
+//! their schedules, runs started through the HTTP API, and the web UI.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,8 +13,10 @@ use tokio_util::sync::CancellationToken;
 use super::Global;
 use super::common::{open_store, registry_for, secrets};
 use crate::engine::Engine;
+use crate::schedule::SystemClock;
 use crate::server::{self, AppState, ServerConfig};
-use crate::service::{Catalog, Control, Launcher, LocalService};
+use crate::service::reload::{RELOAD_INTERVAL, watch_pipelines};
+use crate::service::{Catalog, Control, Launcher, LocalService, Scheduler};
 use crate::spec::duration::HumanDuration;
 use crate::store::{RunState, RunTrigger};
 
@@ -82,11 +84,27 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         args.pipelines.display()
     );
     let http = tokio::spawn(server::serve(listener, app, shutdown.clone()));
+    let stop_scheduling = CancellationToken::new();
+    let (reloaded, reloads) = tokio::sync::watch::channel(0u64);
+    let watcher = tokio::spawn(watch_pipelines(
+        service.clone(),
+        RELOAD_INTERVAL,
+        reloaded,
+        stop_scheduling.clone(),
+    ));
+    let scheduler = tokio::spawn(
+        Scheduler::new(service.clone(), Arc::new(SystemClock))
+            .run(reloads, stop_scheduling.clone()),
+    );
     wait_for_signal().await;
     eprintln!(
-        "shutting down: running steps get {} to finish",
+        "shutting down: no new runs start; running steps get {} to finish",
         humantime::format_duration(args.grace)
     );
+    // The scheduler stops first, so no run starts while the others drain.
+    stop_scheduling.cancel();
+    let _ = scheduler.await;
+    let _ = watcher.await;
     service.launcher.shutdown(args.grace).await;
     shutdown.cancel();
     match http.await {
@@ -107,14 +125,17 @@ fn api_token(file: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
     Ok((!token.is_empty()).then_some(token))
 }
 
-/// Runs the service started and a crash or shutdown interrupted go on where they stopped.
-/// (Runs started with `segflow run` are left to `segflow resume`.)
+/// Runs the service started (on a schedule or through the API) that a crash or a shutdown
+/// interrupted go on where they stopped; so do those it had recorded but not yet begun.
+/// (Runs started with `segflow run` or `segflow backfill` are left to `segflow resume`.)
 fn resume_interrupted(
     service: &LocalService,
     store: &dyn crate::store::StateStore,
 ) -> anyhow::Result<()> {
     for run in store.list_runs(None, usize::MAX)? {
-        if run.state != RunState::Interrupted || run.trigger == RunTrigger::Manual {
+        let unfinished = matches!(run.state, RunState::Interrupted | RunState::Queued);
+        let by_service = matches!(run.trigger, RunTrigger::Schedule | RunTrigger::Api);
+        if !unfinished || !by_service {
             continue;
         }
         match service.launcher.resume(&run.id) {

@@ -8,13 +8,16 @@
 use std::collections::BTreeSet;
 use std::str::FromStr;
 
-use chrono::{DateTime, TimeZone};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 
 #[derive(Debug, Clone)]
 pub struct CronSchedule {
     text: String,
     /// One schedule, or two when day-of-month and day-of-week are both restricted (either fires).
     schedules: Vec<cron::Schedule>,
+    /// The hour field allows every hour (`*`, `@hourly`, every second…): such a line fires on
+    /// elapsed time across DST changes rather than once per wall-clock time.
+    every_hour: bool,
 }
 
 const DAY_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
@@ -131,6 +134,7 @@ impl CronSchedule {
         Ok(CronSchedule {
             text: trimmed.to_string(),
             schedules,
+            every_hour: hour.values.len() == 24,
         })
     }
 
@@ -138,7 +142,21 @@ impl CronSchedule {
         &self.text
     }
 
-    /// The first fire time strictly after `after`, in `after`'s timezone.
+    /// True when the hour field allows every hour of the day.
+    pub fn every_hour(&self) -> bool {
+        self.every_hour
+    }
+
+    /// The first wall-clock time strictly after `after` that the line names, with no timezone:
+    /// whether that time exists (or exists twice) on a given day is the caller's concern.
+    pub fn next_wall_time(&self, after: NaiveDateTime) -> Option<NaiveDateTime> {
+        self.next_after(&Utc.from_utc_datetime(&after))
+            .map(|t| t.naive_utc())
+    }
+
+    /// The first fire time strictly after `after`, in `after`'s timezone, as the `cron` crate
+    /// sees it: a time in a DST gap is left out and one in a repeated hour may come twice.
+    /// [`crate::schedule::FireTimes`] gives the times segflow fires at.
     pub fn next_after<Z: TimeZone>(&self, after: &DateTime<Z>) -> Option<DateTime<Z>> {
         self.schedules
             .iter()
@@ -219,7 +237,6 @@ fn value(text: &str, spec: &FieldSpec, names: &[&str]) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
 
     fn next(cron: &str, after: &str) -> String {
         let after = DateTime::parse_from_rfc3339(after)

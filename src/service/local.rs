@@ -1,16 +1,18 @@
 //! The service of one project: its pipelines folder, the runs it launches, and the state store.
 
-use std::str::FromStr;
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use indexmap::IndexMap;
 
+use super::scheduler::ScheduledView;
 use super::{
     Catalog, CatalogEntry, Control, ControlError, Launcher, PipelineStatus, ScheduleStatus,
     StepInfo,
 };
-use crate::schedule::CronSchedule;
+use crate::schedule::{Fire, FireTimes, ScheduleMark};
 use crate::steps::Registry;
 use crate::store::{RunId, RunTrigger};
 
@@ -18,6 +20,8 @@ pub struct LocalService {
     pub registry: Arc<Registry>,
     pub catalog: RwLock<Catalog>,
     pub launcher: Launcher,
+    /// What the scheduler plans, by pipeline name (empty while no scheduler runs).
+    scheduled: RwLock<BTreeMap<String, ScheduledView>>,
 }
 
 impl LocalService {
@@ -26,7 +30,20 @@ impl LocalService {
             registry,
             catalog: RwLock::new(catalog),
             launcher,
+            scheduled: RwLock::default(),
         }
+    }
+
+    /// The scheduler's plans, as it last published them.
+    pub fn scheduled(&self) -> BTreeMap<String, ScheduledView> {
+        self.scheduled
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(super) fn set_scheduled(&self, views: BTreeMap<String, ScheduledView>) {
+        *self.scheduled.write().unwrap_or_else(|e| e.into_inner()) = views;
     }
 
     pub fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
@@ -42,19 +59,20 @@ impl LocalService {
 pub fn status_of(entry: &CatalogEntry) -> PipelineStatus {
     let pipeline = entry.loaded.as_ref().map(|l| &l.pipeline);
     let schedule = pipeline.and_then(|p| p.schedule.as_ref()).map(|s| {
-        let timezone = chrono_tz::Tz::from_str(&s.timezone).unwrap_or(chrono_tz::UTC);
-        let next = CronSchedule::parse(&s.cron)
+        let next = FireTimes::of(s)
             .ok()
-            .and_then(|c| c.next_after(&Utc::now().with_timezone(&timezone)));
-        ScheduleStatus {
+            .and_then(|times| times.next_after(Utc::now()));
+        let mut status = ScheduleStatus {
             cron: s.cron.clone(),
             timezone: s.timezone.clone(),
             catchup: format!("{:?}", s.catchup).to_lowercase(),
             overlap: format!("{:?}", s.overlap).to_lowercase(),
-            next_fire: next.map(|t| t.with_timezone(&Utc)),
-            next_fire_local: next.map(|t| t.format("%Y-%m-%d %H:%M:%S %Z").to_string()),
+            next_fire: None,
+            next_fire_local: None,
             last_fire: None,
-        }
+        };
+        set_next_fire(&mut status, next);
+        status
     });
     PipelineStatus {
         name: entry.name(),
@@ -79,9 +97,48 @@ pub fn status_of(entry: &CatalogEntry) -> PipelineStatus {
     }
 }
 
+fn set_next_fire(status: &mut ScheduleStatus, next: Option<Fire>) {
+    let timezone: Tz = status.timezone.parse().unwrap_or(chrono_tz::UTC);
+    status.next_fire = next.map(|f| f.at);
+    status.next_fire_local = next.map(|f| {
+        f.at.with_timezone(&timezone)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    });
+}
+
+impl LocalService {
+    /// The last fire time the scheduler acted on: its plan's, else the one in the store.
+    fn last_fire(
+        &self,
+        name: &str,
+        scheduled: &BTreeMap<String, ScheduledView>,
+    ) -> Option<DateTime<Utc>> {
+        if let Some(view) = scheduled.get(name) {
+            return view.last_fire;
+        }
+        ScheduleMark::load(self.launcher.engine().store.as_ref(), name)
+            .ok()
+            .flatten()
+            .and_then(|mark| mark.last_fire)
+    }
+}
+
 impl Control for LocalService {
     fn pipelines(&self) -> Vec<PipelineStatus> {
+        let scheduled = self.scheduled();
         let mut all: Vec<PipelineStatus> = self.catalog().entries().map(status_of).collect();
+        for status in all.iter_mut() {
+            let last_fire = self.last_fire(&status.name, &scheduled);
+            let Some(schedule) = status.schedule.as_mut() else {
+                continue;
+            };
+            schedule.last_fire = last_fire;
+            // The scheduler's plan knows better than "after now" (it may be catching up).
+            if let Some(view) = scheduled.get(&status.name) {
+                set_next_fire(schedule, view.next_fire);
+            }
+        }
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }

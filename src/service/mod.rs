@@ -7,10 +7,13 @@
 mod catalog;
 mod launcher;
 mod local;
+pub mod reload;
+pub mod scheduler;
 
 pub use catalog::{Catalog, CatalogEntry};
-pub use launcher::Launcher;
+pub use launcher::{Launcher, RunEnded};
 pub use local::LocalService;
+pub use scheduler::{ScheduledView, Scheduler};
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;

@@ -988,3 +988,78 @@ fn a_resumed_run_sends_only_the_batches_that_were_not_acknowledged() {
         .collect();
     assert_eq!(all, (0..40).collect());
 }
+
+/// One batch fails for good (with `status`: 500 exhausts the retries, 401 refuses the
+/// endpoint) while three others are in flight, answered 200 after two seconds; the last two
+/// batches are still queued. Then the receiver heals and the run is resumed.
+fn one_batch_gives_up_while_others_are_in_flight(status: u16) {
+    let rules = vec![Rule {
+        when_body_contains: Some("customer0@example.test".into()),
+        status,
+        body: "{\"error\":\"nope\"}".into(),
+    }];
+    let receiver = Receiver::with(Faults::default(), None, rules);
+    receiver.delay_answers(Duration::from_secs(2));
+    let project = Project::new();
+    project.write("data/customers.csv", &customers(60, default_segment));
+    project.pipeline(
+        "inflight",
+        &publish_pipeline(
+            "inflight",
+            &format!(
+                r#"      url: "{}"
+      fields: {{ customer_id: customer_id, email: email }}
+      batch_size: 10
+      concurrency: 4
+      timeout: 20s
+      delivery: {{ attempts: 2, delay: 10ms }}"#,
+                receiver.url
+            ),
+        ),
+    );
+    let run_id = project.segflow(&["run", "inflight"]).failed().run_id();
+    let reason = project.show(&run_id)["steps"][1]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The three batches in flight were answered, heard and recorded.
+    assert!(
+        reason.contains("3 batches are delivered and recorded")
+            || reason.contains("after 3 delivered batches"),
+        "HTTP {status}: {reason}"
+    );
+    assert_eq!(recorded_acks(&project).len(), 3, "HTTP {status}: {reason}");
+    // No batch was handed out after the failure: batches 4 and 5 were never sent.
+    let first_run = receiver.requests();
+    let sent_ids: BTreeSet<i64> = first_run.iter().flat_map(|r| record_ids(&r.body)).collect();
+    assert_eq!(sent_ids, (0..40).collect(), "HTTP {status}");
+
+    receiver.heal();
+    project.segflow(&["resume", &run_id]).ok();
+    let out = outputs(&project, &run_id, "sync");
+    assert_eq!(out["already_sent"], 30, "HTTP {status}: {out}");
+    assert_eq!(out["sent"], 30, "HTTP {status}: {out}");
+    // The receiver processed every batch exactly once, and got every customer.
+    let deliveries = receiver.deliveries();
+    assert_eq!(deliveries.len(), 6, "HTTP {status}: {deliveries:?}");
+    assert!(
+        deliveries.values().all(|&n| n == 1),
+        "HTTP {status}: a batch the receiver had acknowledged was sent again: {deliveries:?}"
+    );
+    let all: BTreeSet<i64> = receiver
+        .unique()
+        .values()
+        .flat_map(|r| record_ids(&r.body))
+        .collect();
+    assert_eq!(all, (0..60).collect(), "HTTP {status}");
+}
+
+#[test]
+fn a_batch_that_gives_up_lets_the_batches_in_flight_finish_and_be_recorded() {
+    one_batch_gives_up_while_others_are_in_flight(500);
+}
+
+#[test]
+fn a_refused_endpoint_still_records_the_batches_in_flight() {
+    one_batch_gives_up_while_others_are_in_flight(401);
+}

@@ -128,7 +128,14 @@ impl Kind for NotifyWebhook {
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_default();
         match sender
-            .deliver(&Method::POST, &config.url, body, &key, &ctx.cancel)
+            .deliver(
+                &Method::POST,
+                &config.url,
+                body,
+                &key,
+                &ctx.cancel,
+                &ctx.cancel,
+            )
             .await
         {
             Delivery::Acked { status, .. } => {

@@ -89,18 +89,24 @@ impl Sender {
         })
     }
 
-    /// Sends one batch until it is acknowledged, rejected, given up on or cancelled.
+    /// Sends one batch until it is acknowledged, rejected, given up on or stopped.
+    ///
+    /// `stop` keeps a new try from starting and ends the waits between tries, but lets a
+    /// request already on the wire finish, so an answer the endpoint sends is still heard
+    /// (and the batch recorded). `cancel` (Ctrl-C, run cancellation) also drops the request
+    /// in flight. Cancelling `cancel` must cancel `stop` too (a child token).
     pub async fn deliver(
         &self,
         method: &Method,
         url: &str,
         body: Bytes,
         idempotency_key: &str,
+        stop: &CancellationToken,
         cancel: &CancellationToken,
     ) -> Delivery {
         let mut last = String::new();
         for attempt in 1..=self.retry.attempts {
-            if !self.wait_turn(cancel).await {
+            if stop.is_cancelled() || !self.wait_turn(stop).await {
                 return Delivery::Cancelled;
             }
             let request = self.request(method, url, body.clone(), idempotency_key);
@@ -153,7 +159,7 @@ impl Sender {
                 None => self.backoff(attempt),
             };
             tokio::select! {
-                _ = cancel.cancelled() => return Delivery::Cancelled,
+                _ = stop.cancelled() => return Delivery::Cancelled,
                 _ = tokio::time::sleep(wait) => {}
             }
         }
@@ -199,7 +205,7 @@ impl Sender {
         headers
     }
 
-    /// Waits for a shared pause (after a 429) and the rate limit. False when cancelled.
+    /// Waits for a shared pause (after a 429) and the rate limit. False when stopped.
     async fn wait_turn(&self, cancel: &CancellationToken) -> bool {
         loop {
             let until = *self.pause_until.lock().unwrap_or_else(|e| e.into_inner());

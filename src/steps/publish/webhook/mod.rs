@@ -265,13 +265,17 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
         },
     )
     .map_err(StepError::permanent)?;
-    let abort = ctx.cancel.child_token();
+    // A batch that gives up, an endpoint that refuses us or bad input stops handing out
+    // batches (`stop`), but lets the requests in flight finish and be recorded; only the
+    // step's own cancellation drops them.
+    let stop = ctx.cancel.child_token();
     let shared = Arc::new(Shared {
         sender,
         target,
         acks: AckWriter::start(ledger.store()),
         ack_prefix: ledger.prefix().to_string(),
-        abort: abort.clone(),
+        stop: stop.clone(),
+        cancel: ctx.cancel.clone(),
         dry_run,
         sent_batches: AtomicU64::new(0),
         sent_records: AtomicU64::new(0),
@@ -306,7 +310,7 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
         let mut batcher = Batcher::new(Action::Upsert, shared.target.batch_size, room(&shared, &shape, Action::Upsert));
         let mut next_row = 1u64;
         while let Some(batch) = tokio::select! {
-            _ = abort.cancelled() => None,
+            _ = stop.cancelled() => None,
             next = stream.next() => next,
         } {
             let batch = batch?;
@@ -353,14 +357,14 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
                     identity: Value::Object(identity).to_string(),
                 };
                 if let Some(cut) = batcher.push(member, fragment)
-                    && !dispatch(cut, &shape, &ledger, &batch_tx, &done_tx, &abort, &mut tally).await
+                    && !dispatch(cut, &shape, &ledger, &batch_tx, &done_tx, &stop, &mut tally).await
                 {
                     return Ok(());
                 }
             }
         }
         if let Some(cut) = batcher.finish()
-            && !dispatch(cut, &shape, &ledger, &batch_tx, &done_tx, &abort, &mut tally).await
+            && !dispatch(cut, &shape, &ledger, &batch_tx, &done_tx, &stop, &mut tally).await
         {
             return Ok(());
         }
@@ -380,13 +384,13 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
                     .expect("JSON values serialize");
                 let member = Member { key: key.clone(), hash: String::new(), identity: entry.identity.clone() };
                 if let Some(cut) = batcher.push(member, fragment)
-                    && !dispatch(cut, &shape, &ledger, &batch_tx, &done_tx, &abort, &mut tally).await
+                    && !dispatch(cut, &shape, &ledger, &batch_tx, &done_tx, &stop, &mut tally).await
                 {
                     return Ok(());
                 }
             }
             if let Some(cut) = batcher.finish() {
-                dispatch(cut, &shape, &ledger, &batch_tx, &done_tx, &abort, &mut tally).await;
+                dispatch(cut, &shape, &ledger, &batch_tx, &done_tx, &stop, &mut tally).await;
             }
         }
         Ok(())
@@ -395,7 +399,7 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
     drop(batch_tx);
     drop(done_tx);
     if produced.is_err() {
-        abort.cancel();
+        stop.cancel();
     }
 
     // Collect every batch's outcome, logging progress now and then.
@@ -443,7 +447,7 @@ async fn dispatch(
     ledger: &Ledger,
     batches: &mpsc::Sender<Outbound>,
     done: &mpsc::UnboundedSender<Finished>,
-    abort: &CancellationToken,
+    stop: &CancellationToken,
     tally: &mut Tally,
 ) -> bool {
     tally.batches += 1;
@@ -473,7 +477,7 @@ async fn dispatch(
         members: cut.members,
     };
     tokio::select! {
-        _ = abort.cancelled() => false,
+        _ = stop.cancelled() => false,
         sent = batches.send(outbound) => sent.is_ok(),
     }
 }

@@ -1,5 +1,11 @@
 //! The workers: each takes a batch off the queue, delivers it (or writes it, in a dry run),
 //! and records an acknowledged batch durably before it takes the next one.
+//!
+//! Two ways to end early. `stop` (a batch gave up, the endpoint refused us, the input is
+//! bad): no worker takes another batch and no new try starts, but requests already sent are
+//! awaited and their acknowledgements recorded — dropping them would leave batches the
+//! endpoint processed unrecorded, to be sent again by `segflow resume`. `cancel` (Ctrl-C, run
+//! cancellation, the step's timeout) also drops the requests in flight.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,7 +56,10 @@ pub(super) struct Shared {
     pub(super) target: Target,
     pub(super) acks: AckWriter,
     pub(super) ack_prefix: String,
-    pub(super) abort: CancellationToken,
+    /// No new batch, no new try; requests in flight finish and are recorded.
+    pub(super) stop: CancellationToken,
+    /// Drops requests in flight too (the step's own cancellation; `stop` is its child).
+    pub(super) cancel: CancellationToken,
     pub(super) dry_run: Option<DryRun>,
     pub(super) sent_batches: AtomicU64,
     pub(super) sent_records: AtomicU64,
@@ -66,7 +75,7 @@ pub(super) async fn worker(
     loop {
         let next = batches.lock().await.recv().await;
         let Some(batch) = next else { break };
-        let outcome = if shared.abort.is_cancelled() {
+        let outcome = if shared.stop.is_cancelled() {
             Outcome::NotSent
         } else {
             deliver(&shared, &batch).await
@@ -99,7 +108,7 @@ pub(super) async fn deliver(shared: &Shared, batch: &Outbound) -> Outcome {
                 earlier: false,
             },
             Err(e) => {
-                shared.abort.cancel();
+                shared.stop.cancel();
                 Outcome::GaveUp(format!("cannot write {}: {e}", dry_run.path().display()))
             }
         };
@@ -111,7 +120,8 @@ pub(super) async fn deliver(shared: &Shared, batch: &Outbound) -> Outcome {
             url,
             batch.body.clone(),
             &batch.id.idempotency_key,
-            &shared.abort,
+            &shared.stop,
+            &shared.cancel,
         )
         .await;
     match delivery {
@@ -125,7 +135,7 @@ pub(super) async fn deliver(shared: &Shared, batch: &Outbound) -> Outcome {
                     earlier: false,
                 },
                 Err(e) => {
-                    shared.abort.cancel();
+                    shared.stop.cancel();
                     Outcome::GaveUp(format!(
                         "batch {} was delivered but its acknowledgement could not be recorded ({e}); it will be sent again under the same idempotency key",
                         batch.id.index
@@ -139,7 +149,7 @@ pub(super) async fn deliver(shared: &Shared, batch: &Outbound) -> Outcome {
             endpoint_level,
         } => {
             if endpoint_level {
-                shared.abort.cancel();
+                shared.stop.cancel();
             }
             Outcome::Rejected {
                 status,
@@ -148,7 +158,7 @@ pub(super) async fn deliver(shared: &Shared, batch: &Outbound) -> Outcome {
             }
         }
         Delivery::GaveUp { attempts, last } => {
-            shared.abort.cancel();
+            shared.stop.cancel();
             Outcome::GaveUp(format!(
                 "{} batch {} was not acknowledged after {attempts} tries (last: {last})",
                 batch.id.action.name(),

@@ -52,7 +52,12 @@ pub enum Answer {
 impl Answer {
     /// Whether the receiver processed (stored) the batch.
     pub fn processed(self) -> bool {
-        matches!(self, Answer::Ok | Answer::Slow | Answer::DroppedAfter)
+        match self {
+            Answer::Ok | Answer::Slow | Answer::DroppedAfter => true,
+            // A rule answering 2xx (e.g. a 200 listing some refused members) processed it.
+            Answer::Status(status) => (200..300).contains(&status),
+            Answer::TooMany | Answer::DroppedBefore => false,
+        }
     }
 }
 
@@ -199,6 +204,11 @@ impl Receiver {
     /// than the client's timeout, so the answer is heard): batches stay in flight a while.
     pub fn delay_answers(&self, delay: Duration) {
         self.shared.0.lock().unwrap().ok_delay = delay;
+    }
+
+    /// Answers by these rules from now on (instead of the ones it was started with).
+    pub fn set_rules(&self, rules: Vec<Rule>) {
+        self.shared.0.lock().unwrap().rules = rules;
     }
 
     /// Stops failing (and delaying answers) from now on.

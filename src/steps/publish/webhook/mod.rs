@@ -16,6 +16,7 @@ mod dry_run;
 mod ledger;
 pub mod preset;
 mod records;
+mod refusals;
 pub mod signing;
 mod summary;
 mod sync_state;
@@ -198,6 +199,7 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
         "update_existing": config.update_existing,
     }));
     let previous = sync_state::previous(ctx, &target.fingerprint).map_err(StepError::permanent)?;
+    let target_fingerprint = target.fingerprint.clone();
     let ledger = Ledger::open(
         Arc::clone(&ctx.store),
         &ctx.run_id,
@@ -225,11 +227,11 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
     if config.mode == SyncMode::Diff {
         match &previous {
             Some(p) => ctx.info(&format!(
-                "comparing with the {} contacts published by run {}",
+                "comparing with the {} contacts published {}",
                 p.state.len(),
-                p.run_id
+                p.describe()
             )),
-            None => ctx.info("no earlier successful publish to this endpoint: sending everything"),
+            None => ctx.info("no earlier publish to this endpoint: sending everything"),
         }
     }
     if ledger.previously_acked() > 0 {
@@ -272,6 +274,9 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
     let shared = Arc::new(Shared {
         sender,
         target,
+        shape: shape.clone(),
+        sync_target: (config.mode == SyncMode::Diff && !config.dry_run)
+            .then(|| target_fingerprint.clone()),
         acks: AckWriter::start(ledger.store()),
         ack_prefix: ledger.prefix().to_string(),
         stop: stop.clone(),
@@ -453,15 +458,17 @@ async fn dispatch(
     tally.batches += 1;
     let body = Bytes::from(shape.body(cut.action, &cut.fragments));
     let id = ledger.batch_id(cut.action, cut.index, &body);
-    if ledger.is_acked(&id) {
+    if let Some(ack) = ledger.acked(&id) {
+        let outcome = Outcome::Acked {
+            status: ack.status,
+            refused: ack.refused.clone(),
+            earlier: true,
+        };
         let _ = done.send(Finished {
             id,
             members: cut.members,
-            body: None,
-            outcome: Outcome::Acked {
-                response: Bytes::new(),
-                earlier: true,
-            },
+            body: Some(body),
+            outcome,
         });
         return true;
     }

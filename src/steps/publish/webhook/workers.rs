@@ -17,7 +17,9 @@ use tokio_util::sync::CancellationToken;
 use super::batches::Member;
 use super::delivery::{Delivery, Sender};
 use super::dry_run::DryRun;
-use super::ledger::{AckWriter, BatchId, Ledger};
+use super::ledger::{AckWriter, BatchId, Ledger, SyncChange};
+use super::preset::Shape;
+use super::refusals::{Refusal, refusals};
 use super::target::Target;
 
 /// A batch ready to go.
@@ -30,7 +32,9 @@ pub(super) struct Outbound {
 /// How a batch ended, for the bookkeeping at the end.
 pub(super) enum Outcome {
     Acked {
-        response: Bytes,
+        status: u16,
+        /// Contacts the 2xx answer still refused (the others were accepted).
+        refused: Vec<Refusal>,
         /// Sent before (recorded by an earlier attempt): skipped this time.
         earlier: bool,
     },
@@ -54,6 +58,10 @@ pub(super) struct Finished {
 pub(super) struct Shared {
     pub(super) sender: Sender,
     pub(super) target: Target,
+    pub(super) shape: Shape,
+    /// `mode: diff`: the endpoint's fingerprint, to record each batch's sync change with its
+    /// acknowledgement.
+    pub(super) sync_target: Option<String>,
     pub(super) acks: AckWriter,
     pub(super) ack_prefix: String,
     /// No new batch, no new try; requests in flight finish and are recorded.
@@ -80,11 +88,12 @@ pub(super) async fn worker(
         } else {
             deliver(&shared, &batch).await
         };
-        if matches!(outcome, Outcome::Acked { .. }) {
+        if let Outcome::Acked { refused, .. } = &outcome {
             shared.sent_batches.fetch_add(1, Ordering::Relaxed);
-            shared
-                .sent_records
-                .fetch_add(batch.members.len() as u64, Ordering::Relaxed);
+            shared.sent_records.fetch_add(
+                batch.members.len().saturating_sub(refused.len()) as u64,
+                Ordering::Relaxed,
+            );
         }
         let keep_body = matches!(outcome, Outcome::Rejected { .. } | Outcome::Acked { .. });
         let _ = done.send(Finished {
@@ -104,7 +113,8 @@ pub(super) async fn deliver(shared: &Shared, batch: &Outbound) -> Outcome {
             .headers_for(&batch.id.idempotency_key, &batch.body);
         return match dry_run.write(method, url, &headers, &batch.body) {
             Ok(()) => Outcome::Acked {
-                response: Bytes::new(),
+                status: 200,
+                refused: Vec::new(),
                 earlier: false,
             },
             Err(e) => {
@@ -126,12 +136,25 @@ pub(super) async fn deliver(shared: &Shared, batch: &Outbound) -> Outcome {
         .await;
     match delivery {
         Delivery::Acked { status, response } => {
-            let (key, value) =
-                Ledger::ack_entry(&shared.ack_prefix, &batch.id, status, batch.members.len());
+            let action = batch.id.action;
+            let refused = refusals(shared.shape.preset, action, &response, &batch.members);
+            let sync = shared
+                .sync_target
+                .as_deref()
+                .map(|target| SyncChange::of(target, action, &batch.members, &refused));
+            let (key, value) = Ledger::ack_entry(
+                &shared.ack_prefix,
+                &batch.id,
+                status,
+                batch.members.len(),
+                refused.clone(),
+                sync,
+            );
             let recorded = shared.acks.record(key, value).await;
             match recorded {
                 Ok(()) => Outcome::Acked {
-                    response,
+                    status,
+                    refused,
                     earlier: false,
                 },
                 Err(e) => {

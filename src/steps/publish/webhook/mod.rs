@@ -221,7 +221,7 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
         config.concurrency,
         target
             .rate
-            .map(|r| format!(", at most {r} requests/s"))
+            .map(|r| format!(", at most {} requests/s in bursts of {}", r.per_second, r.burst))
             .unwrap_or_default()
     ));
     if config.mode == SyncMode::Diff {

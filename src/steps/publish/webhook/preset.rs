@@ -11,6 +11,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+pub use super::delivery::Rate;
+
 /// Which platform's API a publish step speaks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -51,8 +53,8 @@ pub struct Limits {
     pub max_records: usize,
     pub max_bytes: Option<usize>,
     pub default_batch: usize,
-    /// Requests per second when the config sets none (the platform's documented limit).
-    pub default_rate: Option<f64>,
+    /// The request rate when the config sets none (the platform's documented limit).
+    pub default_rate: Option<Rate>,
     pub max_concurrency: Option<usize>,
 }
 
@@ -131,7 +133,13 @@ impl Preset {
                 max_records: 10_000,
                 max_bytes: Some(5_000_000),
                 default_batch: 1_000,
-                default_rate: Some(10.0),
+                // Bulk import: 150 requests a minute steady, 10 a second in bursts. Bursts of
+                // 8, plus the 2 that 2.5/s adds within the same second, keep every second
+                // within 10.
+                default_rate: Some(Rate {
+                    per_second: 2.5,
+                    burst: 8,
+                }),
                 max_concurrency: None,
             },
             Preset::Mailchimp => Limits {
@@ -153,7 +161,10 @@ impl Preset {
                 max_bytes: None,
                 default_batch: 75,
                 // 3,000 requests per 3 seconds.
-                default_rate: Some(1_000.0),
+                default_rate: Some(Rate {
+                    per_second: 1_000.0,
+                    burst: 1_000,
+                }),
                 max_concurrency: None,
             },
         }

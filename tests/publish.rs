@@ -1302,3 +1302,96 @@ fn a_new_diff_run_after_a_failed_one_sends_only_what_was_not_acknowledged() {
     let fourth = project.segflow(&["run", "resync"]).ok().run_id();
     assert_eq!(outputs(&project, &fourth, "sync")["batches"], 0);
 }
+
+/// The names in a folder, sorted.
+fn folder_names(project: &Project, folder: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(project.path(folder))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn publish_file_never_replaces_a_file_with_overwrite_false() {
+    let project = Project::new();
+    project.write("data/customers.csv", &customers(20_000, default_segment));
+    // Two steps of one run write the same path at the same time.
+    let pipeline = |overwrite: bool| {
+        format!(
+            r#"name: files
+steps:
+  - id: customers
+    uses: gather.csv
+    with: {{ path: data/customers.csv }}
+  - id: ids
+    uses: publish.file
+    needs: [customers]
+    with: {{ path: out/customers.csv, columns: [customer_id], overwrite: {overwrite} }}
+  - id: segments
+    uses: publish.file
+    needs: [customers]
+    with: {{ path: out/customers.csv, columns: [customer_id, segment], overwrite: {overwrite} }}
+"#
+        )
+    };
+    let whole = |text: &str| {
+        let header = text.lines().next().unwrap_or_default().to_string();
+        assert!(
+            header == "customer_id" || header == "customer_id,segment",
+            "{header}"
+        );
+        let columns = header.split(',').count();
+        assert_eq!(text.lines().count(), 20_001, "a partial file");
+        assert!(
+            text.lines().all(|l| l.split(',').count() == columns),
+            "two writers' rows mixed in one file"
+        );
+    };
+
+    // Replacing: both steps succeed (their temporary files do not collide) and the file is
+    // one of the two, whole.
+    project.pipeline("files", &pipeline(true));
+    project.segflow(&["run", "files"]).ok();
+    whole(&project.read("out/customers.csv"));
+    assert_eq!(folder_names(&project, "out"), ["customers.csv"]);
+
+    // With `overwrite: false` an existing file is kept, untouched.
+    project.write("out/customers.csv", "keep me\n");
+    project.pipeline("files", &pipeline(false));
+    let run_id = project.segflow(&["run", "files"]).failed().run_id();
+    assert_eq!(project.read("out/customers.csv"), "keep me\n");
+    let shown = project.show(&run_id);
+    for step in ["ids", "segments"] {
+        let reason = shown["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == step)
+            .unwrap()["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            reason.contains("exists") && reason.contains("`overwrite: true`"),
+            "{reason}"
+        );
+    }
+    assert_eq!(folder_names(&project, "out"), ["customers.csv"]);
+
+    // Two writers racing for a new file with `overwrite: false`: exactly one wins, and
+    // nothing but its whole file is left.
+    std::fs::remove_file(project.path("out/customers.csv")).unwrap();
+    let run_id = project.segflow(&["run", "files"]).failed().run_id();
+    let states: Vec<String> = step_states(&project.show(&run_id))
+        .into_iter()
+        .filter(|(id, _)| id != "customers")
+        .map(|(_, state)| state)
+        .collect();
+    let mut sorted = states.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["failed", "succeeded"], "{states:?}");
+    whole(&project.read("out/customers.csv"));
+    assert_eq!(folder_names(&project, "out"), ["customers.csv"]);
+}

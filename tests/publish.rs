@@ -1395,3 +1395,76 @@ steps:
     whole(&project.read("out/customers.csv"));
     assert_eq!(folder_names(&project, "out"), ["customers.csv"]);
 }
+
+#[test]
+fn reasons_and_logs_never_quote_the_customers() {
+    // The endpoint refuses every batch with an answer quoting its emails.
+    let rules = vec![Rule {
+        when_body_contains: None,
+        status: 400,
+        body: "{\"error\":\"invalid: customer1@example.test, customer2@example.test\"}".into(),
+    }];
+    let receiver = Receiver::with(Faults::default(), None, rules);
+    let project = Project::new();
+    project.write("data/customers.csv", &customers(30, default_segment));
+    project.pipeline(
+        "private",
+        &format!(
+            r#"name: private
+steps:
+  - id: customers
+    uses: gather.csv
+    with: {{ path: data/customers.csv }}
+  - id: refused
+    uses: publish.webhook
+    needs: [customers]
+    with: {{ url: "{url}", fields: {{ customer_id: customer_id, email: email }}, batch_size: 10 }}
+  - id: bad_filter
+    uses: publish.webhook
+    needs: [customers]
+    with: {{ url: "{url}", filter: "email > 5", fields: {{ customer_id: customer_id, email: email }} }}
+  - id: bad_export
+    uses: publish.file
+    needs: [customers]
+    with: {{ path: out/customers.csv, filter: "email > 5" }}
+"#,
+            url = receiver.url
+        ),
+    );
+    let run = project.segflow(&["run", "private"]).failed();
+    let run_id = run.run_id();
+    let shown = project.show(&run_id);
+    let reason = |step: &str| -> String {
+        shown["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == step)
+            .unwrap()["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        reason("refused").contains("rejected 3 batches"),
+        "{}",
+        reason("refused")
+    );
+    // A value that broke the filter is not quoted, but the error still says what to fix.
+    for step in ["bad_filter", "bad_export"] {
+        let reason = reason(step);
+        assert!(
+            reason.contains("reading dataset customers failed") && reason.contains("`filter`"),
+            "{reason}"
+        );
+    }
+    assert_no_customer_data(&project, &run_id, &format!("{}{}", run.stdout, run.stderr));
+    // The answers are kept where they belong: the dead letters.
+    let letters = project.dataset(&run_id, "refused", "dead_letter");
+    assert!(
+        letters[0]["response"]
+            .as_str()
+            .unwrap()
+            .contains("customer1@example.test")
+    );
+}

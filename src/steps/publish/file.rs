@@ -191,7 +191,7 @@ impl Kind for PublishFile {
             _ = ctx.cancel.cancelled() => return Err(StepError::permanent("cancelled")),
             next = stream.next() => next,
         } {
-            let batch = batch?;
+            let batch = batch.map_err(|e| input::read_error(&dataset, &e))?;
             let batch = match &projection {
                 Some(p) => batch.project(p)?,
                 None => batch,

@@ -318,8 +318,10 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
             _ = stop.cancelled() => None,
             next = stream.next() => next,
         } {
-            let batch = batch?;
-            let contacts = mapping.contacts(&batch, next_row).map_err(StepError::permanent)?;
+            let batch = batch.map_err(|e| input::read_error(&dataset, &e))?;
+            let contacts = mapping
+                .contacts(&batch, next_row)
+                .map_err(|e| StepError::permanent(input::without_values(&e)))?;
             next_row += batch.num_rows() as u64;
             for contact in contacts {
                 tally.records += 1;

@@ -988,3 +988,483 @@ fn a_resumed_run_sends_only_the_batches_that_were_not_acknowledged() {
         .collect();
     assert_eq!(all, (0..40).collect());
 }
+
+/// One batch fails for good (with `status`: 500 exhausts the retries, 401 refuses the
+/// endpoint) while three others are in flight, answered 200 after two seconds; the last two
+/// batches are still queued. Then the receiver heals and the run is resumed.
+fn one_batch_gives_up_while_others_are_in_flight(status: u16) {
+    let rules = vec![Rule {
+        when_body_contains: Some("customer0@example.test".into()),
+        status,
+        body: "{\"error\":\"nope\"}".into(),
+    }];
+    let receiver = Receiver::with(Faults::default(), None, rules);
+    receiver.delay_answers(Duration::from_secs(2));
+    let project = Project::new();
+    project.write("data/customers.csv", &customers(60, default_segment));
+    project.pipeline(
+        "inflight",
+        &publish_pipeline(
+            "inflight",
+            &format!(
+                r#"      url: "{}"
+      fields: {{ customer_id: customer_id, email: email }}
+      batch_size: 10
+      concurrency: 4
+      timeout: 20s
+      delivery: {{ attempts: 2, delay: 10ms }}"#,
+                receiver.url
+            ),
+        ),
+    );
+    let run_id = project.segflow(&["run", "inflight"]).failed().run_id();
+    let reason = project.show(&run_id)["steps"][1]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The three batches in flight were answered, heard and recorded.
+    assert!(
+        reason.contains("3 batches are delivered and recorded")
+            || reason.contains("after 3 delivered batches"),
+        "HTTP {status}: {reason}"
+    );
+    assert_eq!(recorded_acks(&project).len(), 3, "HTTP {status}: {reason}");
+    // No batch was handed out after the failure: batches 4 and 5 were never sent.
+    let first_run = receiver.requests();
+    let sent_ids: BTreeSet<i64> = first_run.iter().flat_map(|r| record_ids(&r.body)).collect();
+    assert_eq!(sent_ids, (0..40).collect(), "HTTP {status}");
+
+    receiver.heal();
+    project.segflow(&["resume", &run_id]).ok();
+    let out = outputs(&project, &run_id, "sync");
+    assert_eq!(out["already_sent"], 30, "HTTP {status}: {out}");
+    assert_eq!(out["sent"], 30, "HTTP {status}: {out}");
+    // The receiver processed every batch exactly once, and got every customer.
+    let deliveries = receiver.deliveries();
+    assert_eq!(deliveries.len(), 6, "HTTP {status}: {deliveries:?}");
+    assert!(
+        deliveries.values().all(|&n| n == 1),
+        "HTTP {status}: a batch the receiver had acknowledged was sent again: {deliveries:?}"
+    );
+    let all: BTreeSet<i64> = receiver
+        .unique()
+        .values()
+        .flat_map(|r| record_ids(&r.body))
+        .collect();
+    assert_eq!(all, (0..60).collect(), "HTTP {status}");
+}
+
+#[test]
+fn a_batch_that_gives_up_lets_the_batches_in_flight_finish_and_be_recorded() {
+    one_batch_gives_up_while_others_are_in_flight(500);
+}
+
+#[test]
+fn a_refused_endpoint_still_records_the_batches_in_flight() {
+    one_batch_gives_up_while_others_are_in_flight(401);
+}
+
+/// The `dead_letter` rows of a run's step: (keys, reason).
+fn dead_letters(project: &Project, run_id: &str, step: &str) -> Vec<(Vec<String>, String)> {
+    project
+        .dataset(run_id, step, "dead_letter")
+        .into_iter()
+        .map(|row| {
+            let keys: Vec<String> = serde_json::from_str(row["keys"].as_str().unwrap()).unwrap();
+            (keys, row["reason"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// No email address of the test customers anywhere a person reads: the run's reasons and
+/// outputs (`runs show`), its logs, and what the command printed.
+fn assert_no_customer_data(project: &Project, run_id: &str, printed: &str) {
+    let shown = project.show(run_id).to_string();
+    assert!(!shown.contains("@example.test"), "runs show: {shown}");
+    let logs = project.segflow(&["logs", run_id]).ok();
+    assert!(!logs.stdout.contains("@example.test"), "{}", logs.stdout);
+    assert!(!printed.contains("@example.test"), "{printed}");
+}
+
+#[test]
+fn mailchimp_members_refused_in_a_200_are_dead_lettered_alone_and_retried_by_diff() {
+    let member = |i: usize| format!("{{\"email_address\":\"customer{i}@example.test\"}}");
+    let list = |ids: &[usize]| ids.iter().map(|&i| member(i)).collect::<Vec<_>>().join(",");
+    let rules = vec![
+        // Batch 0: customer 2 is refused by email.
+        Rule {
+            when_body_contains: Some("customer2@example.test".into()),
+            status: 200,
+            body: format!(
+                r#"{{"new_members":[{}],"updated_members":[{}],"errors":[{{"email_address":"customer2@example.test","error":"customer2@example.test looks fake or invalid, please enter a real email address.","error_code":"ERROR_GENERIC"}}],"total_created":3,"total_updated":1,"error_count":1}}"#,
+                list(&[0, 1, 3]),
+                list(&[4])
+            ),
+        },
+        // Batch 1: the error names nobody; the lists leave customer 7 out.
+        Rule {
+            when_body_contains: Some("customer7@example.test".into()),
+            status: 200,
+            body: format!(
+                r#"{{"new_members":[{}],"updated_members":[],"errors":[{{"error":"Your merge fields were invalid.","field":"FNAME","field_message":"Please enter a value"}}],"total_created":4,"total_updated":0,"error_count":1}}"#,
+                list(&[5, 6, 8, 9])
+            ),
+        },
+    ];
+    let receiver = Receiver::with(Faults::default(), None, rules);
+    let project = Project::new();
+    project.write("data/customers.csv", &customers(10, default_segment));
+    project.pipeline(
+        "mc",
+        &publish_pipeline(
+            "mc",
+            &format!(
+                r#"      preset: mailchimp
+      url: "{}"
+      api_key: mc-test-key-us6
+      list_id: a1b2c3
+      mode: diff
+      fields: {{ email: email, FNAME: first_name, SEGMENT: segment }}
+      batch_size: 5
+      concurrency: 1"#,
+                receiver.url
+            ),
+        ),
+    );
+    let run = project.segflow(&["run", "mc"]).ok();
+    let run_id = run.run_id();
+    let out = outputs(&project, &run_id, "sync");
+    assert_eq!(out["sent"], 8, "{out}");
+    assert_eq!(out["rejected"], 2, "{out}");
+    let letters = dead_letters(&project, &run_id, "sync");
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    assert_eq!(letters[0].0, ["customer2@example.test"]);
+    assert!(
+        letters[0].1.contains("looks fake or invalid"),
+        "{letters:?}"
+    );
+    assert_eq!(letters[1].0, ["customer7@example.test"]);
+    assert!(
+        letters[1].1.contains("merge fields were invalid"),
+        "{letters:?}"
+    );
+    // The dead letters keep the refused member's request, not the whole batch.
+    let rows = project.dataset(&run_id, "sync", "dead_letter");
+    let body: Value = serde_json::from_str(rows[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["email_address"], "customer2@example.test");
+    // The platform's reasons quote the emails; they stay in the dataset.
+    assert_no_customer_data(&project, &run_id, &format!("{}{}", run.stdout, run.stderr));
+
+    // The refused members were not recorded as synced: the next diff sends them again.
+    receiver.heal();
+    let before = receiver.requests().len();
+    let second = project.segflow(&["run", "mc"]).ok().run_id();
+    let out = outputs(&project, &second, "sync");
+    assert_eq!(out["sent"], 2, "{out}");
+    assert_eq!(out["unchanged"], 8, "{out}");
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), before + 1);
+    let emails: Vec<&str> = requests[before].body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email_address"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["customer2@example.test", "customer7@example.test"]);
+}
+
+#[test]
+fn braze_objects_refused_in_a_201_are_dead_lettered_alone_and_retried_by_diff() {
+    let rules = vec![Rule {
+        when_body_contains: Some("customer1@example.test".into()),
+        status: 201,
+        body: r#"{"message":"success","attributes_processed":2,"errors":[{"type":"'email' is not a valid email: customer1@example.test","input_array":"attributes","index":1}]}"#.into(),
+    }];
+    let receiver = Receiver::with(Faults::default(), None, rules);
+    let project = Project::new();
+    project.write("data/customers.csv", &customers(6, default_segment));
+    project.pipeline(
+        "braze",
+        &publish_pipeline(
+            "braze",
+            &format!(
+                r#"      preset: braze
+      url: "{}"
+      api_key: braze-rest-key
+      mode: diff
+      key: customer_id
+      fields: {{ external_id: customer_id, email: email, rfm_segment: segment }}
+      batch_size: 3
+      concurrency: 1"#,
+                receiver.url
+            ),
+        ),
+    );
+    let run = project.segflow(&["run", "braze"]).ok();
+    let run_id = run.run_id();
+    let out = outputs(&project, &run_id, "sync");
+    assert_eq!(out["sent"], 5, "{out}");
+    assert_eq!(out["rejected"], 1, "{out}");
+    let letters = dead_letters(&project, &run_id, "sync");
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].0, ["1"]);
+    assert!(letters[0].1.contains("is not a valid email"), "{letters:?}");
+    assert_no_customer_data(&project, &run_id, &format!("{}{}", run.stdout, run.stderr));
+
+    receiver.heal();
+    let before = receiver.requests().len();
+    let second = project.segflow(&["run", "braze"]).ok().run_id();
+    let out = outputs(&project, &second, "sync");
+    assert_eq!(out["sent"], 1, "{out}");
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), before + 1);
+    assert_eq!(
+        requests[before].body["attributes"],
+        json!([{"external_id": "1", "email": "customer1@example.test", "rfm_segment": "Loyal"}])
+    );
+}
+
+#[test]
+fn a_new_diff_run_after_a_failed_one_sends_only_what_was_not_acknowledged() {
+    let receiver = Receiver::start();
+    let project = Project::new();
+    project.write("data/customers.csv", &customers(100, default_segment));
+    project.pipeline(
+        "resync",
+        &publish_pipeline(
+            "resync",
+            &format!(
+                r#"      url: "{}"
+      mode: diff
+      key: customer_id
+      fields: {{ customer_id: customer_id, email: email, segment: segment }}
+      batch_size: 10
+      concurrency: 1
+      delivery: {{ attempts: 2, delay: 10ms }}"#,
+                receiver.url
+            ),
+        ),
+    );
+    project.segflow(&["run", "resync"]).ok();
+    let baseline = receiver.requests().len();
+
+    // Customers 0..=29 change segment and 90..=99 leave; the upsert batch with customer 25
+    // keeps failing, so the run fails after two upsert batches, before the removals.
+    project.write(
+        "data/customers.csv",
+        &customers(100, |i| match i {
+            0..=29 => Some("Lost".into()),
+            90..=99 => None,
+            _ => default_segment(i),
+        }),
+    );
+    receiver.set_rules(vec![Rule {
+        when_body_contains: Some("customer25@example.test".into()),
+        status: 503,
+        body: "{\"error\":\"maintenance\"}".into(),
+    }]);
+    let failed = project.segflow(&["run", "resync"]).failed().run_id();
+    let reason = project.show(&failed)["steps"][1]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("2 batches are delivered"), "{reason}");
+    let delivered: BTreeSet<i64> = receiver.requests()[baseline..]
+        .iter()
+        .filter(|r| r.answer.processed())
+        .flat_map(|r| record_ids(&r.body))
+        .collect();
+    assert_eq!(delivered, (0..20).collect());
+
+    // A new run (not a resume): what the failed run delivered is not sent again.
+    receiver.heal();
+    let before = receiver.requests().len();
+    let third = project.segflow(&["run", "resync"]).ok().run_id();
+    let out = outputs(&project, &third, "sync");
+    assert_eq!(out["sent"], 10, "{out}");
+    assert_eq!(out["removed"], 10, "{out}");
+    assert_eq!(out["unchanged"], 80, "{out}");
+    let requests = receiver.requests();
+    let upserts: BTreeSet<i64> = requests[before..]
+        .iter()
+        .filter(|r| r.body["action"] == "upsert")
+        .flat_map(|r| record_ids(&r.body))
+        .collect();
+    assert_eq!(upserts, (20..30).collect());
+    let removals: BTreeSet<i64> = requests[before..]
+        .iter()
+        .filter(|r| r.body["action"] == "remove")
+        .flat_map(|r| record_ids(&r.body))
+        .collect();
+    assert_eq!(removals, (90..100).collect());
+
+    // And the state it leaves is whole: nothing changed, nothing is sent.
+    let fourth = project.segflow(&["run", "resync"]).ok().run_id();
+    assert_eq!(outputs(&project, &fourth, "sync")["batches"], 0);
+}
+
+/// The names in a folder, sorted.
+fn folder_names(project: &Project, folder: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(project.path(folder))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn publish_file_never_replaces_a_file_with_overwrite_false() {
+    let project = Project::new();
+    project.write("data/customers.csv", &customers(20_000, default_segment));
+    // Two steps of one run write the same path at the same time.
+    let pipeline = |overwrite: bool| {
+        format!(
+            r#"name: files
+steps:
+  - id: customers
+    uses: gather.csv
+    with: {{ path: data/customers.csv }}
+  - id: ids
+    uses: publish.file
+    needs: [customers]
+    with: {{ path: out/customers.csv, columns: [customer_id], overwrite: {overwrite} }}
+  - id: segments
+    uses: publish.file
+    needs: [customers]
+    with: {{ path: out/customers.csv, columns: [customer_id, segment], overwrite: {overwrite} }}
+"#
+        )
+    };
+    let whole = |text: &str| {
+        let header = text.lines().next().unwrap_or_default().to_string();
+        assert!(
+            header == "customer_id" || header == "customer_id,segment",
+            "{header}"
+        );
+        let columns = header.split(',').count();
+        assert_eq!(text.lines().count(), 20_001, "a partial file");
+        assert!(
+            text.lines().all(|l| l.split(',').count() == columns),
+            "two writers' rows mixed in one file"
+        );
+    };
+
+    // Replacing: both steps succeed (their temporary files do not collide) and the file is
+    // one of the two, whole.
+    project.pipeline("files", &pipeline(true));
+    project.segflow(&["run", "files"]).ok();
+    whole(&project.read("out/customers.csv"));
+    assert_eq!(folder_names(&project, "out"), ["customers.csv"]);
+
+    // With `overwrite: false` an existing file is kept, untouched.
+    project.write("out/customers.csv", "keep me\n");
+    project.pipeline("files", &pipeline(false));
+    let run_id = project.segflow(&["run", "files"]).failed().run_id();
+    assert_eq!(project.read("out/customers.csv"), "keep me\n");
+    let shown = project.show(&run_id);
+    for step in ["ids", "segments"] {
+        let reason = shown["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == step)
+            .unwrap()["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            reason.contains("exists") && reason.contains("`overwrite: true`"),
+            "{reason}"
+        );
+    }
+    assert_eq!(folder_names(&project, "out"), ["customers.csv"]);
+
+    // Two writers racing for a new file with `overwrite: false`: exactly one wins, and
+    // nothing but its whole file is left.
+    std::fs::remove_file(project.path("out/customers.csv")).unwrap();
+    let run_id = project.segflow(&["run", "files"]).failed().run_id();
+    let states: Vec<String> = step_states(&project.show(&run_id))
+        .into_iter()
+        .filter(|(id, _)| id != "customers")
+        .map(|(_, state)| state)
+        .collect();
+    let mut sorted = states.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["failed", "succeeded"], "{states:?}");
+    whole(&project.read("out/customers.csv"));
+    assert_eq!(folder_names(&project, "out"), ["customers.csv"]);
+}
+
+#[test]
+fn reasons_and_logs_never_quote_the_customers() {
+    // The endpoint refuses every batch with an answer quoting its emails.
+    let rules = vec![Rule {
+        when_body_contains: None,
+        status: 400,
+        body: "{\"error\":\"invalid: customer1@example.test, customer2@example.test\"}".into(),
+    }];
+    let receiver = Receiver::with(Faults::default(), None, rules);
+    let project = Project::new();
+    project.write("data/customers.csv", &customers(30, default_segment));
+    project.pipeline(
+        "private",
+        &format!(
+            r#"name: private
+steps:
+  - id: customers
+    uses: gather.csv
+    with: {{ path: data/customers.csv }}
+  - id: refused
+    uses: publish.webhook
+    needs: [customers]
+    with: {{ url: "{url}", fields: {{ customer_id: customer_id, email: email }}, batch_size: 10 }}
+  - id: bad_filter
+    uses: publish.webhook
+    needs: [customers]
+    with: {{ url: "{url}", filter: "email > 5", fields: {{ customer_id: customer_id, email: email }} }}
+  - id: bad_export
+    uses: publish.file
+    needs: [customers]
+    with: {{ path: out/customers.csv, filter: "email > 5" }}
+"#,
+            url = receiver.url
+        ),
+    );
+    let run = project.segflow(&["run", "private"]).failed();
+    let run_id = run.run_id();
+    let shown = project.show(&run_id);
+    let reason = |step: &str| -> String {
+        shown["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == step)
+            .unwrap()["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        reason("refused").contains("rejected 3 batches"),
+        "{}",
+        reason("refused")
+    );
+    // A value that broke the filter is not quoted, but the error still says what to fix.
+    for step in ["bad_filter", "bad_export"] {
+        let reason = reason(step);
+        assert!(
+            reason.contains("reading dataset customers failed") && reason.contains("`filter`"),
+            "{reason}"
+        );
+    }
+    assert_no_customer_data(&project, &run_id, &format!("{}{}", run.stdout, run.stderr));
+    // The answers are kept where they belong: the dead letters.
+    let letters = project.dataset(&run_id, "refused", "dead_letter");
+    assert!(
+        letters[0]["response"]
+            .as_str()
+            .unwrap()
+            .contains("customer1@example.test")
+    );
+}

@@ -52,7 +52,12 @@ pub enum Answer {
 impl Answer {
     /// Whether the receiver processed (stored) the batch.
     pub fn processed(self) -> bool {
-        matches!(self, Answer::Ok | Answer::Slow | Answer::DroppedAfter)
+        match self {
+            Answer::Ok | Answer::Slow | Answer::DroppedAfter => true,
+            // A rule answering 2xx (e.g. a 200 listing some refused members) processed it.
+            Answer::Status(status) => (200..300).contains(&status),
+            Answer::TooMany | Answer::DroppedBefore => false,
+        }
     }
 }
 
@@ -91,6 +96,8 @@ struct Inner {
     rng: StdRng,
     secret: Option<Vec<u8>>,
     rules: Vec<Rule>,
+    /// How long a successful answer takes (within the client's timeout: it is heard).
+    ok_delay: Duration,
     requests: Vec<Request>,
 }
 
@@ -121,6 +128,7 @@ impl Receiver {
             faults,
             secret: key,
             rules,
+            ok_delay: Duration::ZERO,
             requests: Vec::new(),
         })));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -180,11 +188,35 @@ impl Receiver {
             .count()
     }
 
-    /// Stops failing from now on.
+    /// How many times the receiver processed each webhook id (idempotency key): what a
+    /// receiver that does not deduplicate would have done twice is counted twice.
+    pub fn deliveries(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for request in self.requests() {
+            if request.answer.processed() {
+                *counts.entry(request.webhook_id().to_string()).or_default() += 1;
+            }
+        }
+        counts
+    }
+
+    /// Processes every request at once but answers a success only after `delay` (shorter
+    /// than the client's timeout, so the answer is heard): batches stay in flight a while.
+    pub fn delay_answers(&self, delay: Duration) {
+        self.shared.0.lock().unwrap().ok_delay = delay;
+    }
+
+    /// Answers by these rules from now on (instead of the ones it was started with).
+    pub fn set_rules(&self, rules: Vec<Rule>) {
+        self.shared.0.lock().unwrap().rules = rules;
+    }
+
+    /// Stops failing (and delaying answers) from now on.
     pub fn heal(&self) {
         let mut inner = self.shared.0.lock().unwrap();
         inner.faults = Faults::default();
         inner.rules.clear();
+        inner.ok_delay = Duration::ZERO;
     }
 }
 
@@ -226,7 +258,7 @@ async fn handle(
             )
         })
         .collect();
-    let (answer, fixed, retry_after, slow_for) = {
+    let (answer, fixed, retry_after, slow_for, ok_delay) = {
         let mut inner = shared.0.lock().unwrap();
         let text = String::from_utf8_lossy(&body);
         let fixed = inner
@@ -284,10 +316,19 @@ async fn handle(
             answer,
             signature_ok,
         });
-        (answer, fixed, faults.retry_after_secs, faults.slow_for)
+        (
+            answer,
+            fixed,
+            faults.retry_after_secs,
+            faults.slow_for,
+            inner.ok_delay,
+        )
     };
     match answer {
-        Answer::Ok => json_response(StatusCode::ACCEPTED, "{\"ok\":true}".into()),
+        Answer::Ok => {
+            tokio::time::sleep(ok_delay).await;
+            json_response(StatusCode::ACCEPTED, "{\"ok\":true}".into())
+        }
         Answer::Status(status) => json_response(
             StatusCode::from_u16(status).unwrap(),
             fixed

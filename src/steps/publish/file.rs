@@ -1,7 +1,13 @@
 //! `publish.file`: writes a dataset to a CSV, Parquet or NDJSON file in the project, through a
 //! temporary file renamed into place, so a reader never sees half a file.
+//!
+//! The temporary file is named after the step and a random part, so two steps of one run
+//! writing the same path never share it; it is synced before it is put in place, and the
+//! folder after, so the new name survives a crash. With `overwrite: false` the file is put in
+//! place by a hard link, which fails when the target exists — atomically, unlike a check
+//! before a rename, which another writer can slip between.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -131,6 +137,7 @@ impl Kind for PublishFile {
     async fn run(&self, config: FileConfig, ctx: &StepContext) -> Result<StepOutput, StepError> {
         let format = format_of(&config).map_err(StepError::permanent)?;
         let path = ctx.resolve_path(&config.path);
+        // Fails early, before the rows are written; the hard link at the end is what decides.
         if !config.overwrite && path.exists() {
             return Err(StepError::permanent(format!(
                 "{} exists and `overwrite` is false; remove it or set `overwrite: true`",
@@ -177,16 +184,14 @@ impl Kind for PublishFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "output".into());
-        let temp = TempFile(parent.join(format!(".{name}.segflow-{}.tmp", std::process::id())));
-        let file = File::create(&temp.0)
-            .map_err(|e| StepError::permanent(format!("cannot write {}: {e}", temp.0.display())))?;
+        let (temp, file) = TempFile::create(&parent, &name, &ctx.step_id)?;
         let mut writer = FileWriter::new(format, file, schema)?;
         let mut rows = 0u64;
         while let Some(batch) = tokio::select! {
             _ = ctx.cancel.cancelled() => return Err(StepError::permanent("cancelled")),
             next = stream.next() => next,
         } {
-            let batch = batch?;
+            let batch = batch.map_err(|e| input::read_error(&dataset, &e))?;
             let batch = match &projection {
                 Some(p) => batch.project(p)?,
                 None => batch,
@@ -195,9 +200,8 @@ impl Kind for PublishFile {
             writer.write(&batch)?;
         }
         writer.finish()?;
-        std::fs::rename(&temp.0, &path).map_err(|e| {
-            StepError::permanent(format!("cannot move the file into {}: {e}", path.display()))
-        })?;
+        temp.put_in_place(&path, config.overwrite)?;
+        sync_folder(&parent)?;
         ctx.info(&format!("wrote {rows} rows to {}", config.path));
         Ok(StepOutput::default()
             .with("rows", rows)
@@ -205,13 +209,84 @@ impl Kind for PublishFile {
     }
 }
 
-/// A temporary file removed unless it was renamed into place.
-struct TempFile(PathBuf);
+/// A temporary file beside the target, removed unless it was renamed into place.
+struct TempFile {
+    path: PathBuf,
+    /// Still to be removed.
+    armed: bool,
+}
+
+impl TempFile {
+    /// `.NAME.STEP-RANDOM.segflow-tmp` in `folder`, created new (never an existing file).
+    fn create(folder: &Path, name: &str, step_id: &str) -> Result<(Self, File), StepError> {
+        let step: String = step_id
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let path = folder.join(format!(
+            ".{name}.{step}-{:016x}.segflow-tmp",
+            rand::random::<u64>()
+        ));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| {
+                StepError::permanent(format!(
+                    "cannot create the temporary file {}: {e}; check that the folder is writable",
+                    path.display()
+                ))
+            })?;
+        Ok((TempFile { path, armed: true }, file))
+    }
+
+    /// Puts the finished file at `target`: a rename (replacing what is there), or with
+    /// `overwrite: false` a hard link, which fails if `target` exists; the temporary name is
+    /// removed either way.
+    fn put_in_place(mut self, target: &Path, overwrite: bool) -> Result<(), StepError> {
+        if overwrite {
+            std::fs::rename(&self.path, target).map_err(|e| {
+                StepError::permanent(format!(
+                    "cannot move the file into {}: {e}",
+                    target.display()
+                ))
+            })?;
+            self.armed = false;
+            return Ok(());
+        }
+        match std::fs::hard_link(&self.path, target) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(StepError::permanent(format!(
+                    "{} exists (it appeared while this step was writing) and `overwrite` is false; remove it or set `overwrite: true`",
+                    target.display()
+                )))
+            }
+            Err(e) => Err(StepError::permanent(format!(
+                "cannot create {}: {e}; `overwrite: false` puts the file in place with a hard link, which this file system may not support: set `overwrite: true` to rename it into place instead",
+                target.display()
+            ))),
+        }
+        // Dropping `self` removes the temporary name; the file stays under `target`.
+    }
+}
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if self.armed {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
+}
+
+/// Syncs a folder, so a file just renamed or linked into it is there after a crash.
+fn sync_folder(folder: &Path) -> Result<(), StepError> {
+    File::open(folder).and_then(|f| f.sync_all()).map_err(|e| {
+        StepError::permanent(format!(
+            "the file was written, but the folder {} could not be synced to disk: {e}",
+            folder.display()
+        ))
+    })
 }
 
 enum FileWriter {

@@ -49,6 +49,8 @@ fn default_attempts() -> u32 {
 
 /// Slack caps a section's text at 3,000 characters.
 const SECTION_LIMIT: usize = 2_900;
+/// Slack refuses (HTTP 400) a message of more than 50 blocks.
+const MAX_BLOCKS: usize = 50;
 
 #[async_trait]
 impl Kind for NotifyWebhook {
@@ -128,7 +130,14 @@ impl Kind for NotifyWebhook {
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_default();
         match sender
-            .deliver(&Method::POST, &config.url, body, &key, &ctx.cancel)
+            .deliver(
+                &Method::POST,
+                &config.url,
+                body,
+                &key,
+                &ctx.cancel,
+                &ctx.cancel,
+            )
             .await
         {
             Delivery::Acked { status, .. } => {
@@ -195,10 +204,26 @@ pub fn message(run_id: &str, pipeline: &str, text: Option<&str>, steps: &[StepRe
         ]}),
         json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&lines.join("\n"), SECTION_LIMIT)}}),
     ];
-    for step in &failed {
+    // One block per failed step while they fit; past that, the first ones and a last block
+    // naming the others, so the message stays within Slack's 50 blocks.
+    let shown = if blocks.len() + failed.len() <= MAX_BLOCKS {
+        failed.len()
+    } else {
+        MAX_BLOCKS - blocks.len() - 1
+    };
+    for step in &failed[..shown] {
         let reason = step.reason.as_deref().unwrap_or("no reason recorded");
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn",
             "text": cut(&format!("*{}* failed:\n```{}```", step.id, redact::apply(reason)), SECTION_LIMIT)}}));
+    }
+    if shown < failed.len() {
+        let rest: Vec<&str> = failed[shown..].iter().map(|s| s.id.as_str()).collect();
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn",
+            "text": cut(&format!(
+                "…and {} more failed steps: {}. Every error: `segflow runs show {run_id}`",
+                rest.len(),
+                rest.join(", ")
+            ), SECTION_LIMIT)}}));
     }
     let mut plain = headline;
     for step in &failed {
@@ -242,5 +267,37 @@ mod tests {
                 .unwrap()
                 .contains("HTTP 401")
         );
+    }
+
+    #[test]
+    fn sixty_failed_steps_fit_in_slacks_fifty_blocks() {
+        let steps: Vec<StepRecord> = (0..60)
+            .map(|i| {
+                let mut step = StepRecord::pending(&format!("step{i}"), "shell", i);
+                step.state = StepState::Failed;
+                step.reason = Some(format!("exited with code {i}"));
+                step
+            })
+            .collect();
+        let m = message("01run", "big", None, &steps);
+        let blocks = m["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), 50, "Slack refuses more than 50 blocks");
+        let texts: Vec<&str> = blocks
+            .iter()
+            .filter_map(|b| b["text"]["text"].as_str())
+            .collect();
+        assert!(texts.iter().any(|t| t.contains("*step45* failed")));
+        assert!(!texts.iter().any(|t| t.contains("*step46* failed")));
+        let last = texts.last().unwrap();
+        assert!(
+            last.starts_with("…and 14 more failed steps: step46, step47")
+                && last.contains("step59")
+                && last.contains("segflow runs show 01run"),
+            "{last}"
+        );
+        assert!(texts.iter().all(|t| t.chars().count() <= 3_000));
+        // A handful of failures still get a block each.
+        let m = message("01run", "small", None, &steps[..5]);
+        assert_eq!(m["blocks"].as_array().unwrap().len(), 3 + 5);
     }
 }

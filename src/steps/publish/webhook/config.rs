@@ -126,7 +126,8 @@ pub struct WebhookConfig {
     #[serde(default = "default_concurrency")]
     #[schemars(range(min = 1, max = 256))]
     pub concurrency: usize,
-    /// Requests per second at most (default: the platform's documented limit, none for generic).
+    /// Requests per second on average, in bursts of up to one second's worth (default: the
+    /// platform's documented limit, e.g. Klaviyo's 150 a minute; none for generic).
     #[serde(default)]
     pub rate_limit: Option<f64>,
     /// Standard Webhooks signing secret (`whsec_…`): requests carry `webhook-signature`.

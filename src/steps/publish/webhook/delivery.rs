@@ -30,6 +30,32 @@ pub struct RetrySettings {
     pub max_wait: Duration,
 }
 
+/// A request rate: `per_second` on average, and up to `burst` at once after a quiet spell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl Rate {
+    /// `per_second`, bursting up to one second's worth (at least one request).
+    pub fn steady(per_second: f64) -> Self {
+        Rate {
+            per_second,
+            burst: per_second.round().clamp(1.0, u32::MAX as f64) as u32,
+        }
+    }
+
+    fn quota(self) -> Quota {
+        // Governor counts in nanoseconds: more than 10^9 requests a second is no limit.
+        let period =
+            Duration::from_secs_f64(1.0 / self.per_second.max(1e-6)).max(Duration::from_nanos(1));
+        Quota::with_period(period)
+            .expect("the period is positive")
+            .allow_burst(NonZeroU32::new(self.burst).unwrap_or(NonZeroU32::MIN))
+    }
+}
+
 /// How one batch ended.
 #[derive(Debug)]
 pub enum Delivery {
@@ -67,7 +93,7 @@ impl Sender {
     pub fn new(
         headers: HeaderMap,
         signer: Option<Signer>,
-        rate_per_second: Option<f64>,
+        rate: Option<Rate>,
         timeout: Duration,
         concurrency: usize,
         retry: RetrySettings,
@@ -83,24 +109,30 @@ impl Sender {
             client,
             headers,
             signer,
-            limiter: rate_per_second.map(limiter),
+            limiter: rate.map(|r| RateLimiter::direct(r.quota())),
             retry,
             pause_until: Mutex::new(None),
         })
     }
 
-    /// Sends one batch until it is acknowledged, rejected, given up on or cancelled.
+    /// Sends one batch until it is acknowledged, rejected, given up on or stopped.
+    ///
+    /// `stop` keeps a new try from starting and ends the waits between tries, but lets a
+    /// request already on the wire finish, so an answer the endpoint sends is still heard
+    /// (and the batch recorded). `cancel` (Ctrl-C, run cancellation) also drops the request
+    /// in flight. Cancelling `cancel` must cancel `stop` too (a child token).
     pub async fn deliver(
         &self,
         method: &Method,
         url: &str,
         body: Bytes,
         idempotency_key: &str,
+        stop: &CancellationToken,
         cancel: &CancellationToken,
     ) -> Delivery {
         let mut last = String::new();
         for attempt in 1..=self.retry.attempts {
-            if !self.wait_turn(cancel).await {
+            if stop.is_cancelled() || !self.wait_turn(stop).await {
                 return Delivery::Cancelled;
             }
             let request = self.request(method, url, body.clone(), idempotency_key);
@@ -153,7 +185,7 @@ impl Sender {
                 None => self.backoff(attempt),
             };
             tokio::select! {
-                _ = cancel.cancelled() => return Delivery::Cancelled,
+                _ = stop.cancelled() => return Delivery::Cancelled,
                 _ = tokio::time::sleep(wait) => {}
             }
         }
@@ -199,7 +231,7 @@ impl Sender {
         headers
     }
 
-    /// Waits for a shared pause (after a 429) and the rate limit. False when cancelled.
+    /// Waits for a shared pause (after a 429) and the rate limit. False when stopped.
     async fn wait_turn(&self, cancel: &CancellationToken) -> bool {
         loop {
             let until = *self.pause_until.lock().unwrap_or_else(|e| e.into_inner());
@@ -239,19 +271,6 @@ impl Sender {
         let capped = doubled.min(self.retry.max_delay);
         capped / 2 + jitter(capped / 2)
     }
-}
-
-/// A rate limit of `rate` requests per second, bursting up to one second's worth.
-fn limiter(rate: f64) -> DefaultDirectRateLimiter {
-    let quota = if rate >= 1.0 {
-        let per_second =
-            NonZeroU32::new(rate.round().min(u32::MAX as f64) as u32).unwrap_or(NonZeroU32::MIN);
-        Quota::per_second(per_second)
-    } else {
-        let period = Duration::from_secs_f64(1.0 / rate.max(1e-6));
-        Quota::with_period(period).expect("the period is positive")
-    };
-    RateLimiter::direct(quota)
 }
 
 fn jitter(up_to: Duration) -> Duration {
@@ -367,6 +386,66 @@ mod tests {
             Some(Duration::from_secs(2))
         );
         assert_eq!(wait_hint(&HeaderMap::new()), None);
+    }
+
+    /// When requests go out as fast as `rate` lets them, over `seconds`.
+    fn greedy_sends(rate: Rate, seconds: u64) -> Vec<Duration> {
+        let clock = governor::clock::FakeRelativeClock::default();
+        let limiter = RateLimiter::direct_with_clock(rate.quota(), clock.clone());
+        let step = Duration::from_millis(5);
+        let mut now = Duration::ZERO;
+        let mut sent = Vec::new();
+        while now < Duration::from_secs(seconds) {
+            while limiter.check().is_ok() {
+                sent.push(now);
+            }
+            clock.advance(step);
+            now += step;
+        }
+        sent
+    }
+
+    /// The most requests in any window of `length`.
+    fn busiest(sent: &[Duration], length: Duration) -> usize {
+        (0..sent.len())
+            .map(|i| {
+                sent[i..]
+                    .iter()
+                    .take_while(|t| **t < sent[i] + length)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn klaviyo_default_rate_keeps_its_burst_and_steady_limits() {
+        let rate = super::super::preset::Preset::Klaviyo
+            .limits()
+            .default_rate
+            .expect("Klaviyo has a default rate");
+        let sent = greedy_sends(rate, 600);
+        // Klaviyo bulk import: at most 10 requests in any second…
+        assert!(busiest(&sent, Duration::from_secs(1)) <= 10);
+        // …it does burst, after a quiet spell…
+        assert!(
+            sent.iter()
+                .filter(|t| **t < Duration::from_millis(10))
+                .count()
+                >= 8
+        );
+        // …and keeps to 150 a minute (2.5/s) steady: over ten minutes, at most the burst more.
+        assert!(sent.len() <= 1_500 + 8, "{}", sent.len());
+        assert!(sent.len() >= 1_490, "{}", sent.len());
+    }
+
+    #[test]
+    fn an_explicit_rate_bursts_one_seconds_worth() {
+        let sent = greedy_sends(Rate::steady(40.0), 10);
+        assert!(busiest(&sent, Duration::from_secs(1)) <= 80);
+        assert!(sent.len() <= 400 + 40, "{}", sent.len());
+        let slow = greedy_sends(Rate::steady(0.5), 10);
+        assert_eq!(slow.len(), 5, "{slow:?}");
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Exactly once per batch: every batch the endpoint acknowledged is recorded in the state store
 //! (flushed to disk) before the step moves on; a retry or `segflow resume` of the same step in
 //! the same run skips those batches and sends the others under the same idempotency keys.
+//!
+//! The record also says which contacts the endpoint refused inside its 2xx answer, and, for
+//! `mode: diff`, what the sync state learns from the batch (in the same write as the ack), so
+//! a later run's diff knows what a failed run did deliver.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
+use super::batches::Member;
 use super::preset::{Action, hex};
+use super::refusals::Refusal;
 use crate::store::{StateStore, StoreError};
 
 pub const NAMESPACE: &str = "publish.acks";
@@ -24,6 +30,66 @@ pub struct Ack {
     pub status: u16,
     pub records: usize,
     pub at: DateTime<Utc>,
+    /// Contacts the 2xx answer still refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<Refusal>,
+    /// `mode: diff`: what this batch changed at the endpoint, for the sync state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncChange>,
+}
+
+/// What an acknowledged batch changed at the endpoint, as the sync state records it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncChange {
+    /// The endpoint (the step's `sync_target` fingerprint: preset, URL, list).
+    pub target: String,
+    pub action: Action,
+    /// `(key, hash of the mapped fields, identifiers)` of every contact the endpoint
+    /// accepted; removals keep only the key.
+    pub members: Vec<(String, String, String)>,
+}
+
+impl SyncChange {
+    /// The change a batch of `members` made, leaving out the contacts the endpoint refused.
+    pub fn of(target: &str, action: Action, members: &[Member], refused: &[Refusal]) -> Self {
+        let refused: std::collections::HashSet<usize> = refused.iter().map(|r| r.index).collect();
+        let members = members
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !refused.contains(i))
+            .map(|(_, m)| match action {
+                Action::Upsert => (m.key.clone(), m.hash.clone(), m.identity.clone()),
+                Action::Remove => (m.key.clone(), String::new(), String::new()),
+            })
+            .collect();
+        SyncChange {
+            target: target.to_string(),
+            action,
+            members,
+        }
+    }
+}
+
+/// The sync changes of the batches this step acknowledged in run `run_id` against `target`,
+/// oldest first.
+pub fn sync_changes(
+    store: &dyn StateStore,
+    run_id: &str,
+    step_id: &str,
+    target: &str,
+) -> Result<Vec<SyncChange>, StoreError> {
+    let mut acks: Vec<Ack> = Vec::new();
+    for (key, value) in store.kv_scan(NAMESPACE, &format!("{run_id}/{step_id}/"))? {
+        let ack: Ack = serde_json::from_slice(&value).map_err(|source| StoreError::Corrupt {
+            what: format!("publish acknowledgement {key}"),
+            source,
+        })?;
+        if ack.sync.as_ref().is_some_and(|s| s.target == target) {
+            acks.push(ack);
+        }
+    }
+    acks.sort_by_key(|a| a.at);
+    Ok(acks.into_iter().filter_map(|a| a.sync).collect())
 }
 
 pub struct Ledger {
@@ -85,11 +151,12 @@ impl Ledger {
         }
     }
 
-    /// Whether this very batch (same position, same content) was acknowledged before.
-    pub fn is_acked(&self, id: &BatchId) -> bool {
+    /// The acknowledgement of this very batch (same position, same content), if an earlier
+    /// attempt recorded one.
+    pub fn acked(&self, id: &BatchId) -> Option<&Ack> {
         self.acked
             .get(&Self::slot(id.action, id.index))
-            .is_some_and(|a| a.content == id.content)
+            .filter(|a| a.content == id.content)
     }
 
     /// Whether an earlier attempt acknowledged different content at this position (the input
@@ -105,13 +172,22 @@ impl Ledger {
     }
 
     /// The record of an acknowledged batch: its store key and value.
-    pub fn ack_entry(prefix: &str, id: &BatchId, status: u16, records: usize) -> (String, Vec<u8>) {
+    pub fn ack_entry(
+        prefix: &str,
+        id: &BatchId,
+        status: u16,
+        records: usize,
+        refused: Vec<Refusal>,
+        sync: Option<SyncChange>,
+    ) -> (String, Vec<u8>) {
         let ack = Ack {
             content: id.content.clone(),
             idempotency_key: id.idempotency_key.clone(),
             status,
             records,
             at: Utc::now(),
+            refused,
+            sync,
         };
         let key = format!("{prefix}{}", Self::slot(id.action, id.index));
         (key, serde_json::to_vec(&ack).expect("acks serialize"))

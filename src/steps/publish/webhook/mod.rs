@@ -16,6 +16,7 @@ mod dry_run;
 mod ledger;
 pub mod preset;
 mod records;
+mod refusals;
 pub mod signing;
 mod summary;
 mod sync_state;
@@ -198,6 +199,7 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
         "update_existing": config.update_existing,
     }));
     let previous = sync_state::previous(ctx, &target.fingerprint).map_err(StepError::permanent)?;
+    let target_fingerprint = target.fingerprint.clone();
     let ledger = Ledger::open(
         Arc::clone(&ctx.store),
         &ctx.run_id,
@@ -219,17 +221,17 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
         config.concurrency,
         target
             .rate
-            .map(|r| format!(", at most {r} requests/s"))
+            .map(|r| format!(", at most {} requests/s in bursts of {}", r.per_second, r.burst))
             .unwrap_or_default()
     ));
     if config.mode == SyncMode::Diff {
         match &previous {
             Some(p) => ctx.info(&format!(
-                "comparing with the {} contacts published by run {}",
+                "comparing with the {} contacts published {}",
                 p.state.len(),
-                p.run_id
+                p.describe()
             )),
-            None => ctx.info("no earlier successful publish to this endpoint: sending everything"),
+            None => ctx.info("no earlier publish to this endpoint: sending everything"),
         }
     }
     if ledger.previously_acked() > 0 {
@@ -265,13 +267,20 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
         },
     )
     .map_err(StepError::permanent)?;
-    let abort = ctx.cancel.child_token();
+    // A batch that gives up, an endpoint that refuses us or bad input stops handing out
+    // batches (`stop`), but lets the requests in flight finish and be recorded; only the
+    // step's own cancellation drops them.
+    let stop = ctx.cancel.child_token();
     let shared = Arc::new(Shared {
         sender,
         target,
+        shape: shape.clone(),
+        sync_target: (config.mode == SyncMode::Diff && !config.dry_run)
+            .then(|| target_fingerprint.clone()),
         acks: AckWriter::start(ledger.store()),
         ack_prefix: ledger.prefix().to_string(),
-        abort: abort.clone(),
+        stop: stop.clone(),
+        cancel: ctx.cancel.clone(),
         dry_run,
         sent_batches: AtomicU64::new(0),
         sent_records: AtomicU64::new(0),
@@ -306,11 +315,13 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
         let mut batcher = Batcher::new(Action::Upsert, shared.target.batch_size, room(&shared, &shape, Action::Upsert));
         let mut next_row = 1u64;
         while let Some(batch) = tokio::select! {
-            _ = abort.cancelled() => None,
+            _ = stop.cancelled() => None,
             next = stream.next() => next,
         } {
-            let batch = batch?;
-            let contacts = mapping.contacts(&batch, next_row).map_err(StepError::permanent)?;
+            let batch = batch.map_err(|e| input::read_error(&dataset, &e))?;
+            let contacts = mapping
+                .contacts(&batch, next_row)
+                .map_err(|e| StepError::permanent(input::without_values(&e)))?;
             next_row += batch.num_rows() as u64;
             for contact in contacts {
                 tally.records += 1;
@@ -353,14 +364,14 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
                     identity: Value::Object(identity).to_string(),
                 };
                 if let Some(cut) = batcher.push(member, fragment)
-                    && !dispatch(cut, &shape, &ledger, &batch_tx, &done_tx, &abort, &mut tally).await
+                    && !dispatch(cut, &shape, &ledger, &batch_tx, &done_tx, &stop, &mut tally).await
                 {
                     return Ok(());
                 }
             }
         }
         if let Some(cut) = batcher.finish()
-            && !dispatch(cut, &shape, &ledger, &batch_tx, &done_tx, &abort, &mut tally).await
+            && !dispatch(cut, &shape, &ledger, &batch_tx, &done_tx, &stop, &mut tally).await
         {
             return Ok(());
         }
@@ -380,13 +391,13 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
                     .expect("JSON values serialize");
                 let member = Member { key: key.clone(), hash: String::new(), identity: entry.identity.clone() };
                 if let Some(cut) = batcher.push(member, fragment)
-                    && !dispatch(cut, &shape, &ledger, &batch_tx, &done_tx, &abort, &mut tally).await
+                    && !dispatch(cut, &shape, &ledger, &batch_tx, &done_tx, &stop, &mut tally).await
                 {
                     return Ok(());
                 }
             }
             if let Some(cut) = batcher.finish() {
-                dispatch(cut, &shape, &ledger, &batch_tx, &done_tx, &abort, &mut tally).await;
+                dispatch(cut, &shape, &ledger, &batch_tx, &done_tx, &stop, &mut tally).await;
             }
         }
         Ok(())
@@ -395,7 +406,7 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
     drop(batch_tx);
     drop(done_tx);
     if produced.is_err() {
-        abort.cancel();
+        stop.cancel();
     }
 
     // Collect every batch's outcome, logging progress now and then.
@@ -443,21 +454,23 @@ async fn dispatch(
     ledger: &Ledger,
     batches: &mpsc::Sender<Outbound>,
     done: &mpsc::UnboundedSender<Finished>,
-    abort: &CancellationToken,
+    stop: &CancellationToken,
     tally: &mut Tally,
 ) -> bool {
     tally.batches += 1;
     let body = Bytes::from(shape.body(cut.action, &cut.fragments));
     let id = ledger.batch_id(cut.action, cut.index, &body);
-    if ledger.is_acked(&id) {
+    if let Some(ack) = ledger.acked(&id) {
+        let outcome = Outcome::Acked {
+            status: ack.status,
+            refused: ack.refused.clone(),
+            earlier: true,
+        };
         let _ = done.send(Finished {
             id,
             members: cut.members,
-            body: None,
-            outcome: Outcome::Acked {
-                response: Bytes::new(),
-                earlier: true,
-            },
+            body: Some(body),
+            outcome,
         });
         return true;
     }
@@ -473,7 +486,7 @@ async fn dispatch(
         members: cut.members,
     };
     tokio::select! {
-        _ = abort.cancelled() => false,
+        _ = stop.cancelled() => false,
         sent = batches.send(outbound) => sent.is_ok(),
     }
 }

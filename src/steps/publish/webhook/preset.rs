@@ -11,6 +11,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+pub use super::delivery::Rate;
+
 /// Which platform's API a publish step speaks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -51,8 +53,8 @@ pub struct Limits {
     pub max_records: usize,
     pub max_bytes: Option<usize>,
     pub default_batch: usize,
-    /// Requests per second when the config sets none (the platform's documented limit).
-    pub default_rate: Option<f64>,
+    /// The request rate when the config sets none (the platform's documented limit).
+    pub default_rate: Option<Rate>,
     pub max_concurrency: Option<usize>,
 }
 
@@ -131,7 +133,13 @@ impl Preset {
                 max_records: 10_000,
                 max_bytes: Some(5_000_000),
                 default_batch: 1_000,
-                default_rate: Some(10.0),
+                // Bulk import: 150 requests a minute steady, 10 a second in bursts. Bursts of
+                // 8, plus the 2 that 2.5/s adds within the same second, keep every second
+                // within 10.
+                default_rate: Some(Rate {
+                    per_second: 2.5,
+                    burst: 8,
+                }),
                 max_concurrency: None,
             },
             Preset::Mailchimp => Limits {
@@ -153,7 +161,10 @@ impl Preset {
                 max_bytes: None,
                 default_batch: 75,
                 // 3,000 requests per 3 seconds.
-                default_rate: Some(1_000.0),
+                default_rate: Some(Rate {
+                    per_second: 1_000.0,
+                    burst: 1_000,
+                }),
                 max_concurrency: None,
             },
         }
@@ -467,33 +478,19 @@ impl Shape {
         }
     }
 
-    /// Contacts a 2xx answer still rejected (Mailchimp lists them in `errors`): how many, and
-    /// their emails, lowercased.
-    pub fn partial_rejections(
-        &self,
-        action: Action,
-        response: &[u8],
-    ) -> Option<(usize, Vec<String>)> {
-        if self.preset != Preset::Mailchimp || action != Action::Upsert {
-            return None;
-        }
-        let answer: Value = serde_json::from_slice(response).ok()?;
-        let emails: Vec<String> = answer
-            .get("errors")
-            .and_then(Value::as_array)
-            .map(|errors| {
-                errors
-                    .iter()
-                    .filter_map(|e| e.get("email_address").and_then(Value::as_str))
-                    .map(|e| e.trim().to_lowercase())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let count = answer
-            .get("error_count")
-            .and_then(Value::as_u64)
-            .map_or(emails.len(), |n| n as usize);
-        (count > 0).then_some((count, emails))
+    /// The contacts of a batch body, in order (to keep one contact's request in the dead
+    /// letters).
+    pub fn contacts_of(&self, action: Action, body: &[u8]) -> Option<Vec<Value>> {
+        let body: Value = serde_json::from_slice(body).ok()?;
+        let list = match (self.preset, action) {
+            (Preset::Generic, _) => body.get("records"),
+            (Preset::Klaviyo, _) => body.pointer("/data/attributes/profiles/data"),
+            (Preset::Mailchimp, Action::Upsert) => body.get("members"),
+            (Preset::Mailchimp, Action::Remove) => body.get("operations"),
+            (Preset::Sendgrid, _) => body.get("contacts"),
+            (Preset::Braze, _) => body.get("attributes"),
+        };
+        list.and_then(Value::as_array).cloned()
     }
 }
 
@@ -632,17 +629,18 @@ mod tests {
     }
 
     #[test]
-    fn mailchimp_reports_members_rejected_in_a_200() {
+    fn contacts_of_a_body_come_back_in_order() {
         let s = shape(Preset::Mailchimp, Some("l"));
-        let answer =
-            br#"{"new_members":[],"errors":[{"email_address":"x","error":"bad"}],"error_count":1}"#;
-        assert_eq!(
-            s.partial_rejections(Action::Upsert, answer),
-            Some((1, vec!["x".to_string()]))
-        );
-        assert_eq!(
-            s.partial_rejections(Action::Upsert, br#"{"error_count":0}"#),
-            None
-        );
+        let fragments: Vec<Vec<u8>> = ["a@x.test", "b@x.test"]
+            .iter()
+            .map(|e| {
+                let mut m = Map::new();
+                m.insert("email".into(), json!(e));
+                serde_json::to_vec(&s.upsert_fragment(&m)).unwrap()
+            })
+            .collect();
+        let body = s.body(Action::Upsert, &fragments);
+        let contacts = s.contacts_of(Action::Upsert, &body).unwrap();
+        assert_eq!(contacts[1]["email_address"], "b@x.test");
     }
 }

@@ -3,9 +3,8 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::batches::Member;
 use super::config::WebhookConfig;
 use super::dead_letter::{self, DeadLetter};
 use super::preset::{Action, Shape};
@@ -59,40 +58,59 @@ pub(super) fn finish(
     for f in finished {
         match f.outcome {
             Outcome::Acked {
-                response, earlier, ..
+                status,
+                refused,
+                earlier,
             } => {
                 acked_batches += 1;
-                let records = f.members.len() as u64;
+                // Refusals come from this very batch's answer (or its recorded ack): their
+                // positions are within it; anything else is ignored rather than trusted.
+                let refused: Vec<_> = refused
+                    .into_iter()
+                    .filter(|r| r.index < f.members.len())
+                    .collect();
+                let accepted = f.members.len().saturating_sub(refused.len()) as u64;
                 match (f.id.action, earlier) {
-                    (Action::Remove, _) => {}
-                    (Action::Upsert, true) => already += records,
-                    (Action::Upsert, false) => sent += records,
+                    (Action::Remove, _) => removed += accepted,
+                    (Action::Upsert, true) => already += accepted,
+                    (Action::Upsert, false) => sent += accepted,
                 }
-                let refused: HashSet<String> =
-                    match shape.partial_rejections(f.id.action, &response) {
-                        Some((count, emails)) => {
-                            letters.push(DeadLetter {
+                if !refused.is_empty() {
+                    // Counts only: the platform's reasons may quote the contacts.
+                    ctx.warn(&format!(
+                        "{} batch {} was acknowledged, but the endpoint refused {} of its {} contacts; they are in the dead letters",
+                        f.id.action.name(),
+                        f.id.index,
+                        refused.len(),
+                        f.members.len()
+                    ));
+                    let contacts = f
+                        .body
+                        .as_deref()
+                        .and_then(|body| shape.contacts_of(f.id.action, body));
+                    for refusal in &refused {
+                        letters.push(DeadLetter {
                             action: f.id.action,
                             batch: Some(f.id.index),
                             idempotency_key: Some(f.id.idempotency_key.clone()),
-                            status: None,
-                            reason: format!(
-                                "the endpoint accepted the batch but rejected {count} contact(s)"
-                            ),
-                            response: Some(dead_letter::response_text(&response)),
-                            keys: f.members.iter().map(|m| m.key.clone()).collect(),
-                            body: f.body.as_deref().map(dead_letter::response_text),
+                            status: Some(status),
+                            reason: refusal.reason.clone(),
+                            response: Some(refusal.detail.clone()),
+                            keys: vec![f.members[refusal.index].key.clone()],
+                            body: contacts
+                                .as_ref()
+                                .and_then(|c| c.get(refusal.index))
+                                .map(Value::to_string),
                         });
-                            emails.into_iter().collect()
-                        }
-                        None => HashSet::new(),
-                    };
-                for member in f.members {
+                    }
+                }
+                let refused: HashSet<usize> = refused.iter().map(|r| r.index).collect();
+                for (index, member) in f.members.into_iter().enumerate() {
+                    if refused.contains(&index) {
+                        continue;
+                    }
                     match f.id.action {
                         Action::Upsert => {
-                            if !refused.is_empty() && refused_member(&member, &refused) {
-                                continue;
-                            }
                             state.insert(
                                 member.key,
                                 Entry {
@@ -102,7 +120,6 @@ pub(super) fn finish(
                             );
                         }
                         Action::Remove => {
-                            removed += 1;
                             state.remove(&member.key);
                         }
                     }
@@ -208,17 +225,4 @@ pub(super) fn finish(
         .with("batches", tally.batches)
         .with("dry_run", config.dry_run)
         .with(sync_state::TARGET_OUTPUT, shared.target.fingerprint.clone()))
-}
-
-/// Whether a Mailchimp answer listed this member's email among the rejected.
-pub(super) fn refused_member(member: &Member, refused: &HashSet<String>) -> bool {
-    serde_json::from_str::<Map<String, Value>>(&member.identity)
-        .ok()
-        .and_then(|identity| {
-            identity
-                .get("email")
-                .and_then(Value::as_str)
-                .map(|e| refused.contains(&e.trim().to_lowercase()))
-        })
-        .unwrap_or(false)
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use super::config::WebhookConfig;
-use super::preset::{Action, Preset, hex};
+use super::preset::{Action, Preset, Rate, hex};
 use super::signing::Signer;
 
 /// The endpoint side of a config, resolved.
@@ -17,7 +17,7 @@ pub struct Target {
     pub headers: HeaderMap,
     pub batch_size: usize,
     pub max_bytes: Option<usize>,
-    pub rate: Option<f64>,
+    pub rate: Option<Rate>,
     pub signer: Option<Signer>,
     /// What identifies the endpoint (preset, URL, list) for the sync state.
     pub fingerprint: String,
@@ -73,14 +73,14 @@ impl Target {
                 preset.name()
             ));
         }
-        let rate = config.rate_limit.or(limits.default_rate);
-        if let Some(rate) = rate
+        if let Some(rate) = config.rate_limit
             && !(rate > 0.0 && rate.is_finite())
         {
             return Err(format!(
                 "`rate_limit: {rate}` must be a positive number of requests per second"
             ));
         }
+        let rate = config.rate_limit.map(Rate::steady).or(limits.default_rate);
         let mut headers = HeaderMap::new();
         let mut add = |name: &str, value: &str| -> Result<(), String> {
             let name = HeaderName::from_bytes(name.as_bytes())

@@ -1,5 +1,11 @@
 //! The workers: each takes a batch off the queue, delivers it (or writes it, in a dry run),
 //! and records an acknowledged batch durably before it takes the next one.
+//!
+//! Two ways to end early. `stop` (a batch gave up, the endpoint refused us, the input is
+//! bad): no worker takes another batch and no new try starts, but requests already sent are
+//! awaited and their acknowledgements recorded — dropping them would leave batches the
+//! endpoint processed unrecorded, to be sent again by `segflow resume`. `cancel` (Ctrl-C, run
+//! cancellation, the step's timeout) also drops the requests in flight.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,7 +17,9 @@ use tokio_util::sync::CancellationToken;
 use super::batches::Member;
 use super::delivery::{Delivery, Sender};
 use super::dry_run::DryRun;
-use super::ledger::{AckWriter, BatchId, Ledger};
+use super::ledger::{AckWriter, BatchId, Ledger, SyncChange};
+use super::preset::Shape;
+use super::refusals::{Refusal, refusals};
 use super::target::Target;
 
 /// A batch ready to go.
@@ -24,7 +32,9 @@ pub(super) struct Outbound {
 /// How a batch ended, for the bookkeeping at the end.
 pub(super) enum Outcome {
     Acked {
-        response: Bytes,
+        status: u16,
+        /// Contacts the 2xx answer still refused (the others were accepted).
+        refused: Vec<Refusal>,
         /// Sent before (recorded by an earlier attempt): skipped this time.
         earlier: bool,
     },
@@ -48,9 +58,16 @@ pub(super) struct Finished {
 pub(super) struct Shared {
     pub(super) sender: Sender,
     pub(super) target: Target,
+    pub(super) shape: Shape,
+    /// `mode: diff`: the endpoint's fingerprint, to record each batch's sync change with its
+    /// acknowledgement.
+    pub(super) sync_target: Option<String>,
     pub(super) acks: AckWriter,
     pub(super) ack_prefix: String,
-    pub(super) abort: CancellationToken,
+    /// No new batch, no new try; requests in flight finish and are recorded.
+    pub(super) stop: CancellationToken,
+    /// Drops requests in flight too (the step's own cancellation; `stop` is its child).
+    pub(super) cancel: CancellationToken,
     pub(super) dry_run: Option<DryRun>,
     pub(super) sent_batches: AtomicU64,
     pub(super) sent_records: AtomicU64,
@@ -66,16 +83,17 @@ pub(super) async fn worker(
     loop {
         let next = batches.lock().await.recv().await;
         let Some(batch) = next else { break };
-        let outcome = if shared.abort.is_cancelled() {
+        let outcome = if shared.stop.is_cancelled() {
             Outcome::NotSent
         } else {
             deliver(&shared, &batch).await
         };
-        if matches!(outcome, Outcome::Acked { .. }) {
+        if let Outcome::Acked { refused, .. } = &outcome {
             shared.sent_batches.fetch_add(1, Ordering::Relaxed);
-            shared
-                .sent_records
-                .fetch_add(batch.members.len() as u64, Ordering::Relaxed);
+            shared.sent_records.fetch_add(
+                batch.members.len().saturating_sub(refused.len()) as u64,
+                Ordering::Relaxed,
+            );
         }
         let keep_body = matches!(outcome, Outcome::Rejected { .. } | Outcome::Acked { .. });
         let _ = done.send(Finished {
@@ -95,11 +113,12 @@ pub(super) async fn deliver(shared: &Shared, batch: &Outbound) -> Outcome {
             .headers_for(&batch.id.idempotency_key, &batch.body);
         return match dry_run.write(method, url, &headers, &batch.body) {
             Ok(()) => Outcome::Acked {
-                response: Bytes::new(),
+                status: 200,
+                refused: Vec::new(),
                 earlier: false,
             },
             Err(e) => {
-                shared.abort.cancel();
+                shared.stop.cancel();
                 Outcome::GaveUp(format!("cannot write {}: {e}", dry_run.path().display()))
             }
         };
@@ -111,21 +130,35 @@ pub(super) async fn deliver(shared: &Shared, batch: &Outbound) -> Outcome {
             url,
             batch.body.clone(),
             &batch.id.idempotency_key,
-            &shared.abort,
+            &shared.stop,
+            &shared.cancel,
         )
         .await;
     match delivery {
         Delivery::Acked { status, response } => {
-            let (key, value) =
-                Ledger::ack_entry(&shared.ack_prefix, &batch.id, status, batch.members.len());
+            let action = batch.id.action;
+            let refused = refusals(shared.shape.preset, action, &response, &batch.members);
+            let sync = shared
+                .sync_target
+                .as_deref()
+                .map(|target| SyncChange::of(target, action, &batch.members, &refused));
+            let (key, value) = Ledger::ack_entry(
+                &shared.ack_prefix,
+                &batch.id,
+                status,
+                batch.members.len(),
+                refused.clone(),
+                sync,
+            );
             let recorded = shared.acks.record(key, value).await;
             match recorded {
                 Ok(()) => Outcome::Acked {
-                    response,
+                    status,
+                    refused,
                     earlier: false,
                 },
                 Err(e) => {
-                    shared.abort.cancel();
+                    shared.stop.cancel();
                     Outcome::GaveUp(format!(
                         "batch {} was delivered but its acknowledgement could not be recorded ({e}); it will be sent again under the same idempotency key",
                         batch.id.index
@@ -139,7 +172,7 @@ pub(super) async fn deliver(shared: &Shared, batch: &Outbound) -> Outcome {
             endpoint_level,
         } => {
             if endpoint_level {
-                shared.abort.cancel();
+                shared.stop.cancel();
             }
             Outcome::Rejected {
                 status,
@@ -148,7 +181,7 @@ pub(super) async fn deliver(shared: &Shared, batch: &Outbound) -> Outcome {
             }
         }
         Delivery::GaveUp { attempts, last } => {
-            shared.abort.cancel();
+            shared.stop.cancel();
             Outcome::GaveUp(format!(
                 "{} batch {} was not acknowledged after {attempts} tries (last: {last})",
                 batch.id.action.name(),

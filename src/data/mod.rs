@@ -4,10 +4,12 @@ mod checked_cast;
 mod column_type;
 mod dataset;
 mod inputs;
+mod read;
 mod session;
 
 pub use checked_cast::{Checked, as_text, cast_checked};
 pub use column_type::{ColumnType, describe_type, expectation};
 pub use dataset::{Column, DataError, DatasetRef, DatasetWriter, MAIN_DATASET, columns_of};
 pub use inputs::{UpstreamStep, session_with_inputs};
+pub use read::{ReadError, first_rows_json, read_dataset};
 pub use session::ordered_session;

@@ -21,3 +21,4 @@ mod server_api;
 mod shipped_experiment;
 mod validate_ab;
 mod validate_holdout;
+mod web_ui;

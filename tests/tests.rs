@@ -19,6 +19,8 @@ mod segment_kmeans;
 mod segment_pipeline;
 mod segment_rfm;
 mod segment_rules;
+mod server_api;
 mod shipped_experiment;
 mod validate_ab;
 mod validate_holdout;
+mod web_ui;

@@ -3,9 +3,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::prelude::ParquetReadOptions;
 use futures::StreamExt;
 
 use super::Global;
@@ -49,54 +48,21 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let store = state.store.as_ref();
     let run_id = resolve_run_id(store, &args.run)?;
     let steps = store.get_steps(&run_id)?;
-    let Some(step) = steps.iter().find(|s| s.id == args.step) else {
-        let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
-        bail!(
-            "run {run_id} has no step `{}`; its steps are: {}",
-            args.step,
-            ids.join(", ")
-        );
-    };
-    let Some(dataset) = step.datasets.iter().find(|d| d.name == args.dataset) else {
-        if step.datasets.is_empty() {
-            bail!(
-                "step `{}` of run {run_id} wrote no dataset (it is {})",
-                step.id,
-                step.state.name()
-            );
+    let step = crate::store::find_step(&steps, &run_id, &args.step)?;
+    let dataset = match crate::store::find_dataset(step, &run_id, &args.dataset) {
+        Ok(dataset) => dataset,
+        Err(error @ crate::store::LookupError::NoDataset { .. }) => {
+            bail!("{error} (pick one with --dataset NAME)")
         }
-        let names: Vec<&str> = step.datasets.iter().map(|d| d.name.as_str()).collect();
-        bail!(
-            "step `{}` has no dataset `{}`; it has: {} (pick one with --dataset NAME)",
-            step.id,
-            args.dataset,
-            names.join(", ")
-        );
+        Err(error) => return Err(error.into()),
     };
     let path = dataset.path(&store.runs_dir().join(&run_id));
-    if !path.is_file() {
-        bail!(
-            "the dataset file {} is gone (was the run folder cleaned up?)",
-            path.display()
-        );
-    }
-    let session = crate::data::ordered_session();
-    let mut frame = session
-        .read_parquet(
-            path.to_string_lossy().as_ref(),
-            ParquetReadOptions::default(),
-        )
-        .await
-        .with_context(|| format!("cannot read {}", path.display()))?;
     let head = match (args.head, args.format) {
         (Some(n), _) => Some(n),
         (None, Format::Table) => Some(TABLE_ROWS),
         (None, _) => None,
     };
-    if let Some(n) = head {
-        frame = frame.limit(0, Some(n))?;
-    }
-    let mut stream = frame.execute_stream().await?;
+    let mut stream = crate::data::read_dataset(&path, head).await?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.format {

@@ -23,11 +23,7 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
     let run_id = resolve_run_id(state.store.as_ref(), &args.run)?;
     if let Some(step) = &args.step {
         let steps = state.store.get_steps(&run_id)?;
-        if !steps.iter().any(|s| &s.id == step) {
-            let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
-            let hint = crate::spec::suggest::hint(step, ids.iter().copied()).unwrap_or_default();
-            anyhow::bail!("run {run_id} has no step `{step}`; {hint}");
-        }
+        crate::store::find_step(&steps, &run_id, step)?;
     }
     for line in state.store.logs(&run_id, args.step.as_deref())? {
         if args.json {

@@ -3,12 +3,11 @@
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use super::Global;
 use super::common::open_store;
 use crate::engine::resolve_run_id;
-use crate::store::RunRecord;
+use crate::store::run_summary;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -165,22 +164,6 @@ pub fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn run_summary(run: &RunRecord) -> serde_json::Value {
-    json!({
-        "id": run.id,
-        "pipeline": run.pipeline,
-        "state": run.state,
-        "trigger": run.trigger,
-        "params": run.params,
-        "created_at": run.created_at,
-        "started_at": run.started_at,
-        "ended_at": run.ended_at,
-        "scheduled_for": run.scheduled_for,
-        "error": run.error,
-        "resumes": run.resumes,
-    })
 }
 
 fn local_time(at: DateTime<Utc>) -> String {

@@ -4,6 +4,7 @@ mod checked_cast;
 mod column_type;
 mod dataset;
 mod inputs;
+mod read;
 mod session;
 mod value_free;
 
@@ -11,5 +12,6 @@ pub use checked_cast::{Checked, as_text, cast_checked};
 pub use column_type::{ColumnType, describe_type, expectation};
 pub use dataset::{Column, DataError, DatasetRef, DatasetWriter, MAIN_DATASET, columns_of};
 pub use inputs::{UpstreamStep, session_with_inputs};
+pub use read::{ReadError, first_rows_json, read_dataset};
 pub use session::ordered_session;
 pub use value_free::{message_of, without_values};

@@ -2,9 +2,11 @@
 
 mod records;
 mod sled_store;
+mod view;
 
 pub use records::*;
 pub use sled_store::SledStore;
+pub use view::{LookupError, find_dataset, find_step, run_summary};
 
 use std::path::PathBuf;
 

@@ -9,6 +9,7 @@ pub mod parquet;
 pub mod plugins;
 pub mod postgres;
 pub mod receiver;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -7,14 +7,24 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-/// Arrow's and DataFusion's value quotes: `'…'` (SQL literals from the user's own query are
-/// masked too; they are in the pipeline file for whoever needs them).
+/// Arrow's and DataFusion's value quotes: `'…'`, with SQL's `''` inside (literals from the
+/// user's own query are masked too; they are in the pipeline file for whoever needs them).
 static QUOTED: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"'[^'\n]*'").expect("the pattern is valid"));
+    LazyLock::new(|| Regex::new(r"'(?:[^'\n]|'')*'").expect("the pattern is valid"));
 
-/// The text with every single-quoted value replaced by `'…'`.
+/// Anything shaped like an email address, quoted or not.
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[^\s'\x22<>()\[\]{},;:]+@[^\s'\x22<>()\[\]{},;:]+").expect("the pattern is valid")
+});
+
+/// The text with every single-quoted value replaced by `'…'` and every email address by
+/// `<email>`.
 pub fn without_values(text: &str) -> Cow<'_, str> {
-    QUOTED.replace_all(text, "'…'")
+    let unquoted = QUOTED.replace_all(text, "'…'");
+    if !EMAIL.is_match(&unquoted) {
+        return unquoted;
+    }
+    Cow::Owned(EMAIL.replace_all(&unquoted, "<email>").into_owned())
 }
 
 /// The message of an error, with data values masked when the error came from reading or
@@ -49,5 +59,9 @@ mod tests {
         );
         let io = std::io::Error::other("file 'a.csv' is gone");
         assert_eq!(message_of(&io), "file 'a.csv' is gone");
+        assert_eq!(
+            without_values("bad value bob@example.test in column `email`, 'it''s'"),
+            "bad value <email> in column `email`, '…'"
+        );
     }
 }

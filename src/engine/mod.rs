@@ -40,6 +40,8 @@ pub enum EngineError {
     Params(Vec<String>),
     #[error("run {run} {why}")]
     NotResumable { run: String, why: String },
+    #[error("segflow is shutting down: no new run starts now; try again once it is back")]
+    ShuttingDown,
     #[error("run {run} has no step `{step}`{hint}")]
     UnknownStep {
         run: String,

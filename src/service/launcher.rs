@@ -152,10 +152,7 @@ impl Launcher {
 
     fn refuse_when_draining(&self) -> Result<(), EngineError> {
         if self.is_draining() {
-            return Err(EngineError::NotResumable {
-                run: String::new(),
-                why: "cannot start: segflow is shutting down".into(),
-            });
+            return Err(EngineError::ShuttingDown);
         }
         Ok(())
     }

@@ -92,7 +92,7 @@ impl From<crate::engine::EngineError> for ControlError {
             E::AmbiguousRun { .. } | E::Params(_) | E::UnknownStep { .. } => {
                 ControlError::Invalid(error.to_string())
             }
-            E::NotResumable { .. } => ControlError::Conflict(error.to_string()),
+            E::NotResumable { .. } | E::ShuttingDown => ControlError::Conflict(error.to_string()),
             E::Spec { .. } | E::Store(_) => ControlError::Internal(error.to_string()),
         }
     }

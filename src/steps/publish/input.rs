@@ -2,15 +2,12 @@
 //! by default the only upstream step's main dataset), optionally filtered by a SQL condition,
 //! read in file order so the same input always gives the same rows in the same order.
 
-use std::sync::LazyLock;
-
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
-use regex::Regex;
 
 use crate::data::{DatasetRef, MAIN_DATASET};
 use crate::steps::{StepContext, StepError};
@@ -97,19 +94,8 @@ pub fn read_error(dataset: &DatasetRef, error: &dyn std::fmt::Display) -> StepEr
     StepError::permanent(format!(
         "reading dataset {} failed: {}; check `filter` against the column types (cast columns upstream, e.g. with `clean: cast`)",
         dataset.table_name(),
-        without_values(&error.to_string())
+        crate::data::without_values(&error.to_string())
     ))
-}
-
-/// The text with quoted literals and anything like an email address blanked out.
-pub fn without_values(text: &str) -> String {
-    static QUOTED: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"'(?:[^']|'')*'").expect("a valid pattern"));
-    static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"[^\s'\x22<>()\[\]{},;:]+@[^\s'\x22<>()\[\]{},;:]+").expect("a valid pattern")
-    });
-    let unquoted = QUOTED.replace_all(text, "'…'");
-    EMAIL.replace_all(&unquoted, "<email>").into_owned()
 }
 
 /// Checks a `filter` parses as one SQL condition (columns are checked when the step runs).
@@ -159,20 +145,6 @@ mod tests {
         assert_eq!(check_filter("group = 'treatment' AND score > 3"), None);
         assert!(check_filter("group = ").is_some());
         assert!(check_filter("a = 1; DROP TABLE x").is_some());
-    }
-
-    #[test]
-    fn errors_leave_the_values_out() {
-        let error =
-            "Arrow error: Cast error: Cannot cast string 'ada@example.test' to value of Int64 type";
-        assert_eq!(
-            without_values(error),
-            "Arrow error: Cast error: Cannot cast string '…' to value of Int64 type"
-        );
-        assert_eq!(
-            without_values("bad value bob@example.test in column `email`"),
-            "bad value <email> in column `email`"
-        );
     }
 
     #[test]

@@ -321,7 +321,7 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
             let batch = batch.map_err(|e| input::read_error(&dataset, &e))?;
             let contacts = mapping
                 .contacts(&batch, next_row)
-                .map_err(|e| StepError::permanent(input::without_values(&e)))?;
+                .map_err(|e| StepError::permanent(crate::data::without_values(&e).into_owned()))?;
             next_row += batch.num_rows() as u64;
             for contact in contacts {
                 tally.records += 1;

@@ -7,7 +7,8 @@
 //! numbers), written to a temporary file that `benches/peers/kmeans_sklearn.py` reads. Both fit
 //! k = 8 with k-means++ (greedy), one start, max_iter 300, tol 1e-4. Prints wall-clock fit time
 //! (best of 3), inertia and iterations of each, and the silhouette time on a 10,000-row sample.
-//! Set SEGFLOW_BENCH_ROWS to try another size.
+//! Set SEGFLOW_BENCH_ROWS to try another size, and SEGFLOW_BENCH_PYTHON to the python with
+//! scikit-learn (default python3), e.g. target/peer-venv/bin/python.
 
 use std::io::Write;
 use std::process::Command;
@@ -106,7 +107,8 @@ fn main() {
         env!("CARGO_MANIFEST_DIR"),
         "/benches/peers/kmeans_sklearn.py"
     );
-    let peer = Command::new("python3")
+    let python = std::env::var("SEGFLOW_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let peer = Command::new(&python)
         .arg(script)
         .arg(&path)
         .args([
@@ -130,7 +132,7 @@ fn main() {
             return;
         }
         Err(e) => {
-            println!("scikit-learn  not run: python3: {e}");
+            println!("scikit-learn  not run: {python}: {e}");
             return;
         }
     };

@@ -246,6 +246,51 @@ struct BlockSums {
     changed: u64,
 }
 
+/// Hamerly's bounds for one row: `upper` is at least the distance to its assigned centre,
+/// `lower` at most the distance to any other centre. While `upper` stays below both `lower`
+/// and half the gap from the assigned centre to its nearest other centre, no other centre can
+/// be closer (triangle inequality), so the row keeps its label without computing k distances.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    upper: f64,
+    lower: f64,
+}
+
+/// The nearest centre of a row, its squared distance and the squared distance to the second
+/// nearest (infinite when k = 1). Ties go to the lower index, as in `nearest`.
+#[inline]
+fn nearest_two(row: &[f64], centers: &[f64], cols: usize) -> (u32, f64, f64) {
+    let (mut best, mut best_d, mut second_d) = (0u32, f64::INFINITY, f64::INFINITY);
+    for (c, center) in centers.chunks_exact(cols).enumerate() {
+        let d = sq_dist(row, center);
+        if d < best_d {
+            second_d = best_d;
+            best_d = d;
+            best = c as u32;
+        } else if d < second_d {
+            second_d = d;
+        }
+    }
+    (best, best_d, second_d)
+}
+
+/// Half the distance from each centre to its nearest other centre (infinite when k = 1).
+fn half_gaps(centers: &[f64], k: usize, d: usize) -> Vec<f64> {
+    (0..k)
+        .map(|a| {
+            (0..k)
+                .filter(|&b| b != a)
+                .map(|b| sq_dist(&centers[a * d..(a + 1) * d], &centers[b * d..(b + 1) * d]))
+                .fold(f64::INFINITY, f64::min)
+                .sqrt()
+                * 0.5
+        })
+        .collect()
+}
+
+/// Lloyd iterations, with Hamerly's bounds to skip the rows whose nearest centre cannot have
+/// changed: the labels are those plain Lloyd gives, at a fraction of the distance computations
+/// once the clusters settle.
 fn lloyd(
     x: Matrix<'_>,
     mut centers: Vec<f64>,
@@ -255,7 +300,16 @@ fn lloyd(
 ) -> Result<Clustering, FitError> {
     let (k, d) = (params.k, x.cols);
     let mut labels = vec![u32::MAX; x.rows];
-    let mut dist = vec![0.0; x.rows];
+    let mut bounds = vec![
+        Bounds {
+            upper: f64::INFINITY,
+            lower: 0.0,
+        };
+        x.rows
+    ];
+    // How far each centre moved in the last update, and the largest of those moves.
+    let mut moved = vec![0.0; k];
+    let mut max_moved = 0.0f64;
     let mut iterations = 0;
     for _ in 0..params.max_iter.max(1) {
         if cancelled() {
@@ -263,21 +317,37 @@ fn lloyd(
         }
         iterations += 1;
         let current = &centers;
-        let blocks = map_blocks_mut(&mut labels, &mut dist, |start, labels, dist| {
+        let gaps = half_gaps(current, k, d);
+        let (gaps, moved_by) = (&gaps, &moved);
+        let blocks = map_blocks_mut(&mut labels, &mut bounds, |start, labels, bounds| {
             let mut out = BlockSums {
                 sums: vec![0.0; k * d],
                 counts: vec![0; k],
                 changed: 0,
             };
-            for (i, (label, dist)) in labels.iter_mut().zip(dist.iter_mut()).enumerate() {
+            for (i, (label, bound)) in labels.iter_mut().zip(bounds.iter_mut()).enumerate() {
                 let row = x.row(start + i);
-                let (c, dd) = nearest(row, current, d);
-                if *label != c {
-                    out.changed += 1;
-                    *label = c;
+                let mut rescan = *label == u32::MAX;
+                if !rescan {
+                    let a = *label as usize;
+                    bound.upper += moved_by[a];
+                    bound.lower -= max_moved;
+                    let limit = gaps[a].max(bound.lower);
+                    if bound.upper > limit {
+                        bound.upper = sq_dist(row, &current[a * d..(a + 1) * d]).sqrt();
+                        rescan = bound.upper > limit;
+                    }
                 }
-                *dist = dd;
-                let c = c as usize;
+                if rescan {
+                    let (c, best, second) = nearest_two(row, current, d);
+                    if *label != c {
+                        out.changed += 1;
+                        *label = c;
+                    }
+                    bound.upper = best.sqrt();
+                    bound.lower = second.sqrt();
+                }
+                let c = *label as usize;
                 out.counts[c] += 1;
                 for (s, v) in out.sums[c * d..(c + 1) * d].iter_mut().zip(row) {
                     *s += v;
@@ -297,24 +367,42 @@ fn lloyd(
                 *c += b;
             }
         }
-        relocate_empty(x, &labels, &dist, &mut sums, &mut counts);
+        if counts.contains(&0) {
+            // Rare: the exact distances to the assigned centres pick the rows to move.
+            let dist: Vec<f64> = map_blocks(x.rows, |s, e| {
+                (s..e)
+                    .map(|i| {
+                        let c = labels[i] as usize;
+                        sq_dist(x.row(i), &current[c * d..(c + 1) * d])
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .concat();
+            relocate_empty(x, &labels, &dist, &mut sums, &mut counts);
+        }
         let mut shift = 0.0;
         for c in 0..k {
             if counts[c] == 0 {
+                moved[c] = 0.0;
                 continue; // only when rows < k, which `fit` rules out
             }
+            let mut moved_sq = 0.0;
             for j in 0..d {
                 let new = sums[c * d + j] / counts[c] as f64;
-                shift += (new - centers[c * d + j]).powi(2);
+                moved_sq += (new - centers[c * d + j]).powi(2);
                 centers[c * d + j] = new;
             }
+            shift += moved_sq;
+            moved[c] = moved_sq.sqrt();
         }
+        max_moved = moved.iter().copied().fold(0.0, f64::max);
         if changed == 0 || shift <= tol {
             break;
         }
     }
     // Labels and distances that match the final centres.
     let current = &centers;
+    let mut dist = vec![0.0; x.rows];
     let inertia: f64 = map_blocks_mut(&mut labels, &mut dist, |start, labels, dist| {
         let mut sum = 0.0;
         for (i, (label, dist)) in labels.iter_mut().zip(dist.iter_mut()).enumerate() {
@@ -413,6 +501,62 @@ mod tests {
             })
             .sum();
         assert!((recomputed - fit.inertia).abs() < 1e-9);
+    }
+
+    /// Plain Lloyd from the same start, as a reference for the bounded iterations.
+    fn plain_lloyd(x: Matrix<'_>, mut centers: Vec<f64>, k: usize, tol: f64) -> Vec<u32> {
+        let d = x.cols;
+        let mut labels = vec![u32::MAX; x.rows];
+        for _ in 0..300 {
+            let mut sums = vec![0.0; k * d];
+            let mut counts = vec![0u64; k];
+            let mut changed = 0;
+            for (i, label) in labels.iter_mut().enumerate() {
+                let (c, _) = nearest(x.row(i), &centers, d);
+                if *label != c {
+                    changed += 1;
+                    *label = c;
+                }
+                counts[c as usize] += 1;
+                for j in 0..d {
+                    sums[c as usize * d + j] += x.row(i)[j];
+                }
+            }
+            let mut shift = 0.0;
+            for c in 0..k {
+                for j in 0..d {
+                    let new = sums[c * d + j] / counts[c] as f64;
+                    shift += (new - centers[c * d + j]).powi(2);
+                    centers[c * d + j] = new;
+                }
+            }
+            if changed == 0 || shift <= tol {
+                break;
+            }
+        }
+        labels.iter_mut().enumerate().for_each(|(i, l)| {
+            *l = nearest(x.row(i), &centers, d).0;
+        });
+        labels
+    }
+
+    #[test]
+    fn bounded_iterations_give_plain_lloyds_labels() {
+        // Overlapping groups, so rows change clusters for many iterations.
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut data = Vec::new();
+        for i in 0..30_000 {
+            let (cx, cy) = [(0.0, 0.0), (2.0, 0.5), (1.0, 2.0), (3.0, 3.0)][i % 4];
+            data.push(cx + rng.random::<f64>() * 2.0 - 1.0);
+            data.push(cy + rng.random::<f64>() * 2.0 - 1.0);
+        }
+        let x = Matrix::new(&data, 2);
+        let params = Params::new(4, 11);
+        let tol = params.tol * mean_variance(x);
+        let start = kmeans_plus_plus(x, 4, &mut StdRng::seed_from_u64(3), &never).unwrap();
+        let bounded = lloyd(x, start.clone(), &params, tol, &never).unwrap();
+        assert!(bounded.iterations > 3, "{}", bounded.iterations);
+        assert_eq!(bounded.labels, plain_lloyd(x, start, 4, tol));
     }
 
     #[test]

@@ -143,15 +143,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         };
         match joined {
             Ok(Ok(run)) => {
-                out!(
-                    "run {} {}{}",
-                    run.id,
-                    run.state.name(),
-                    run.error
-                        .as_deref()
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default()
-                );
+                out!("{}", super::common::run_line(&run));
                 finished.push(run);
             }
             Ok(Err(error)) => first_error = first_error.or(Some(error.to_string())),

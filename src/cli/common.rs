@@ -130,15 +130,7 @@ pub async fn execute_with_progress(
     signals.abort();
     drop(engine);
     let _ = progress.await;
-    out!(
-        "run {} {}{}",
-        run.id,
-        run.state.name(),
-        run.error
-            .as_deref()
-            .map(|e| format!(": {e}"))
-            .unwrap_or_default()
-    );
+    out!("{}", run_line(&run));
     if matches!(run.state, RunState::Cancelled | RunState::Failed) {
         crate::logging::notice(&format!("to finish it later: segflow resume {}", run.id));
     }
@@ -147,6 +139,19 @@ pub async fn execute_with_progress(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `run ID STATE[: error]`, the line a finished run is reported with (tests and scripts read it).
+pub fn run_line(run: &crate::store::RunRecord) -> String {
+    format!(
+        "run {} {}{}",
+        run.id,
+        run.state.name(),
+        run.error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    )
 }
 
 /// Ctrl-C or SIGTERM cancels the run; a second one exits at once.

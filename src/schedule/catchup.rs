@@ -82,12 +82,7 @@ pub fn missed_fires(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
+    use crate::schedule::test_time::utc;
 
     fn run_times(missed: &Missed) -> Vec<String> {
         missed.to_run.iter().map(|f| f.at.to_rfc3339()).collect()

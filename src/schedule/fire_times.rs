@@ -257,12 +257,7 @@ fn gap_end(timezone: Tz, wall: NaiveDateTime) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
+    use crate::schedule::test_time::utc;
 
     /// The next `n` fire times after `after`, as local RFC 3339 times.
     fn fires(cron: &str, timezone: &str, after: &str, n: usize) -> Vec<String> {

@@ -7,6 +7,8 @@ pub mod cron_expr;
 pub mod fire_times;
 pub mod mark;
 pub mod overlap;
+#[cfg(test)]
+pub(crate) mod test_time;
 
 pub use catchup::{DEFAULT_CATCHUP_WINDOW, MAX_CATCHUP_RUNS, missed_fires};
 pub use clock::{Clock, ManualClock, SystemClock};

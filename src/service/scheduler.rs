@@ -387,17 +387,12 @@ mod tests {
     use super::*;
     use crate::engine::Engine;
     use crate::schedule::ManualClock;
+    use crate::schedule::test_time::utc;
     use crate::secrets::Secrets;
     use crate::service::reload::reload_now;
     use crate::service::{Catalog, Launcher};
     use crate::steps::Registry;
     use crate::store::{RunRecord, SledStore, StateStore};
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
 
     /// A project folder, its store, and a service over its pipelines.
     struct Setup {

@@ -24,6 +24,7 @@ mod target;
 mod workers;
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry as Slot;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -44,7 +45,7 @@ use self::ledger::{AckWriter, Ledger};
 use self::preset::{Action, Shape};
 use self::records::{Mapping, content_hash};
 use self::summary::{Tally, finish, skipped_row};
-use self::sync_state::{Entry, SyncState};
+use self::sync_state::{Entry, FastHash, SyncState};
 use self::target::{Target, short_hash};
 use self::workers::{Finished, Outbound, Outcome, Shared, worker};
 use super::input;
@@ -307,7 +308,8 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
 
     let mut letters: Vec<DeadLetter> = Vec::new();
     let mut tally = Tally::default();
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut seen: HashMap<String, u64, FastHash> = HashMap::default();
+    let pass_through = shape.sends_fields_as_they_are();
     let prev_state: SyncState = previous.map(|p| p.state).unwrap_or_default();
 
     // Produce batches while the workers send them.
@@ -329,16 +331,19 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
                     letters.push(skipped_row(contact.row, None, format!("row {} has no value in the key column `{}`", contact.row, mapping.key_name)));
                     continue;
                 };
-                if let Some(first) = seen.get(&key) {
-                    if config.mode == SyncMode::Diff {
-                        return Err(StepError::permanent(format!(
-                            "rows {first} and {} have the same `{}`; `mode: diff` needs one row per customer: dedupe upstream or pick another `key`",
-                            contact.row, mapping.key_name
-                        )));
+                match seen.entry(key.clone()) {
+                    Slot::Occupied(first) => {
+                        if config.mode == SyncMode::Diff {
+                            return Err(StepError::permanent(format!(
+                                "rows {} and {} have the same `{}`; `mode: diff` needs one row per customer: dedupe upstream or pick another `key`",
+                                first.get(), contact.row, mapping.key_name
+                            )));
+                        }
+                        tally.duplicates += 1;
                     }
-                    tally.duplicates += 1;
-                } else {
-                    seen.insert(key.clone(), contact.row);
+                    Slot::Vacant(slot) => {
+                        slot.insert(contact.row);
+                    }
                 }
                 let Some(identity) = mapping.identity(&contact) else {
                     letters.push(skipped_row(contact.row, Some(key), format!(
@@ -349,15 +354,20 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
                     )));
                     continue;
                 };
-                let hash = content_hash(&contact.fields);
+                let fields_json = serde_json::to_vec(&contact.fields).expect("JSON values serialize");
+                let hash = content_hash(&fields_json);
                 if config.mode == SyncMode::Diff
                     && prev_state.get(&key).is_some_and(|e| e.hash == hash)
                 {
                     tally.unchanged += 1;
                     continue;
                 }
-                let fragment = serde_json::to_vec(&shape.upsert_fragment(&contact.fields))
-                    .expect("JSON values serialize");
+                let fragment = if pass_through {
+                    fields_json
+                } else {
+                    serde_json::to_vec(&shape.upsert_fragment(&contact.fields))
+                        .expect("JSON values serialize")
+                };
                 let member = Member {
                     key,
                     hash,

@@ -281,6 +281,12 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// Whether an upsert fragment is the mapped fields exactly as they are (the generic preset
+    /// without dotted names), so the bytes already serialized for the content hash can be sent.
+    pub fn sends_fields_as_they_are(&self) -> bool {
+        self.preset == Preset::Generic && !self.targets.iter().any(|t| t.contains('.'))
+    }
+
     /// One contact of an upsert batch. `fields` are the mapped values (nulls left out).
     pub fn upsert_fragment(&self, fields: &Map<String, Value>) -> Value {
         match self.preset {
@@ -626,6 +632,20 @@ mod tests {
             b,
             json!({"action": "upsert", "records": [{"id": 7, "traits": {"segment": "A"}}]})
         );
+    }
+
+    #[test]
+    fn generic_fields_without_dots_are_sent_as_serialized_for_the_hash() {
+        let plain = shape(Preset::Generic, None);
+        assert!(plain.sends_fields_as_they_are());
+        assert_eq!(
+            serde_json::to_vec(&plain.upsert_fragment(&contact())).unwrap(),
+            serde_json::to_vec(&contact()).unwrap()
+        );
+        let mut dotted = shape(Preset::Generic, None);
+        dotted.targets.push("traits.segment".into());
+        assert!(!dotted.sends_fields_as_they_are());
+        assert!(!shape(Preset::Klaviyo, None).sends_fields_as_they_are());
     }
 
     #[test]

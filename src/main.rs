@@ -1,5 +1,5 @@
-// Per-row work (contacts to JSON, dataset rows) makes many small allocations; mimalloc serves
-// them faster than the system allocator.
+// publish.webhook makes several small allocations per contact; with mimalloc it sends 1M contacts
+// in 50-70% of the CPU time the system allocator needs (docs/publish.md#benchmark).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -2,106 +2,20 @@
 //! restart, catch-up after downtime, hot reload, and SIGTERM during a long step.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::support::Project;
+use crate::support::serve::Server;
 
 /// Generous: the machine may be busy; tests poll and never wait this long when all is well.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// A running `segflow serve` whose stderr is collected.
-struct Server {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(project: &Project) -> Self {
-        let mut child = project
-            .command(&[
-                "serve",
-                "--pipelines",
-                "pipelines",
-                "--listen",
-                "127.0.0.1:0",
-                "--grace",
-                "300ms",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("segflow serve starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut text = sink.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        let server = Server { child, stderr };
-        server.wait_for_log("segflow is serving");
-        server
-    }
-
-    fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn wait_for_log(&self, needle: &str) {
-        let log = wait_until(&format!("`{needle}` in the log"), || {
-            let log = self.log();
-            log.contains(needle).then_some(log)
-        });
-        assert!(log.contains(needle));
-    }
-
-    /// The address printed at start (`127.0.0.1:0` binds a free port).
-    fn addr(&self) -> String {
-        let log = self.log();
-        log.lines()
-            .find_map(|l| l.split("on http://").nth(1))
-            .map(|a| a.trim().to_string())
-            .unwrap_or_else(|| panic!("no address in\n{log}"))
-    }
-
-    /// SIGTERM, then waits for a clean exit; returns the log.
-    fn stop(mut self) -> String {
-        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader thread take the last lines.
-                std::thread::sleep(Duration::from_millis(50));
-                let log = self.log();
-                assert_eq!(status.code(), Some(0), "serve did not exit cleanly\n{log}");
-                return log;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "serve did not stop\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `segflow serve` with a short grace period, so the SIGTERM tests stay quick.
+fn start_server(project: &Project) -> Server {
+    project.serve(&["--grace", "300ms"], &[])
 }
 
 fn wait_until<T>(what: &str, mut done: impl FnMut() -> Option<T>) -> T {
@@ -167,8 +81,12 @@ steps:
 fn serve_fires_every_second_and_never_twice_across_a_restart() {
     let project = Project::new();
     every_second(&project, "none");
-    let server = Server::start(&project);
-    assert!(server.addr().starts_with("127.0.0.1:"), "{}", server.addr());
+    let server = start_server(&project);
+    assert!(
+        server.addr.to_string().starts_with("127.0.0.1:"),
+        "{}",
+        server.addr
+    );
     wait_until("three runs", || {
         (lines(&project, "fired").len() >= 3).then_some(())
     });
@@ -178,7 +96,7 @@ fn serve_fires_every_second_and_never_twice_across_a_restart() {
     let last = *first.last().unwrap();
 
     let restarted_at = Utc::now();
-    let server = Server::start(&project);
+    let server = start_server(&project);
     let before = lines(&project, "fired").len();
     wait_until("two more runs", || {
         (lines(&project, "fired").len() >= before + 2).then_some(())
@@ -200,7 +118,7 @@ fn serve_fires_every_second_and_never_twice_across_a_restart() {
 fn serve_catches_up_fire_times_missed_while_down() {
     let project = Project::new();
     every_second(&project, "all");
-    let server = Server::start(&project);
+    let server = start_server(&project);
     wait_until("a run", || {
         (!lines(&project, "fired").is_empty()).then_some(())
     });
@@ -215,7 +133,7 @@ fn serve_catches_up_fire_times_missed_while_down() {
         .collect();
     assert!(missed.len() >= 2, "{missed:?}");
 
-    let server = Server::start(&project);
+    let server = start_server(&project);
     wait_until("the missed fire times to run", || {
         let fired = project.read("fired");
         missed
@@ -238,7 +156,7 @@ fn hot_reload_keeps_the_last_good_version_and_takes_a_fixed_edit() {
         )
     };
     let file = project.pipeline("tick", &version("v1", "* * * * * *"));
-    let server = Server::start(&project);
+    let server = start_server(&project);
     wait_until("a v1 run", || {
         lines(&project, "fired")
             .contains(&"v1".into())
@@ -284,7 +202,7 @@ steps:
 "#,
     );
     project.segflow(&["validate", "pipelines/slow.yaml"]).ok();
-    let server = Server::start(&project);
+    let server = start_server(&project);
     let run = wait_until("the first step", || {
         lines(&project, "events")
             .first()
@@ -300,7 +218,7 @@ steps:
     assert_eq!(shown["state"], "interrupted", "{shown}");
     assert_eq!(runs(&project).len(), 1, "overlap: skip started another run");
 
-    let server = Server::start(&project);
+    let server = start_server(&project);
     wait_until("the resumed run to finish", || {
         lines(&project, "events")
             .contains(&format!("end {run}"))

@@ -66,8 +66,8 @@ impl Answer {
 }
 
 impl Project {
-    /// Starts `segflow serve --pipelines pipelines --listen 127.0.0.1:0 ARGS…` with `env`, and
-    /// waits for the address it prints.
+    /// Starts `segflow serve --pipelines pipelines --listen 127.0.0.1:0 ARGS…` (with `--grace 5s`
+    /// unless ARGS give one) with `env`, and waits for the address it prints.
     pub fn serve(&self, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut all = vec![
             "serve",
@@ -75,9 +75,10 @@ impl Project {
             "pipelines",
             "--listen",
             "127.0.0.1:0",
-            "--grace",
-            "5s",
         ];
+        if !args.contains(&"--grace") {
+            all.extend(["--grace", "5s"]);
+        }
         all.extend_from_slice(args);
         let mut command = self.command(&all);
         command.env_remove("SEGFLOW_API_TOKEN");
@@ -135,6 +136,43 @@ impl Server {
     /// What the server printed on stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits (up to a minute) until the server has printed `needle`.
+    #[track_caller]
+    pub fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.stderr().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "`{needle}` never came in the log:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then waits for a clean exit (status 0); returns all the server printed.
+    #[track_caller]
+    pub fn stop(mut self) -> String {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader thread take the last lines.
+                std::thread::sleep(Duration::from_millis(50));
+                let log = self.stderr();
+                assert_eq!(status.code(), Some(0), "serve did not exit cleanly\n{log}");
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not stop\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn get(&self, path: &str) -> Answer {
@@ -223,6 +261,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Already stopped (and reaped): its pid may belong to another process by now.
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(15);

@@ -53,6 +53,15 @@ fn email_of(member: &Member) -> Option<String> {
         .map(|e| e.trim().to_lowercase())
 }
 
+/// The answer's `errors` array (empty when there is none), as both platforms name it.
+fn errors_of(answer: &Value) -> &[Value] {
+    answer
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
 fn text(value: &Value, key: &str) -> Option<String> {
     value
         .get(key)
@@ -68,11 +77,7 @@ fn mailchimp(response: &[u8], members: &[Member]) -> Vec<Refusal> {
     let Ok(answer) = serde_json::from_slice::<Value>(response) else {
         return Vec::new();
     };
-    let errors: &[Value] = answer
-        .get("errors")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+    let errors = errors_of(&answer);
     let error_count = answer
         .get("error_count")
         .and_then(Value::as_u64)
@@ -172,11 +177,7 @@ fn braze(response: &[u8], members: usize) -> Vec<Refusal> {
     let Ok(answer) = serde_json::from_slice::<Value>(response) else {
         return Vec::new();
     };
-    let errors: &[Value] = answer
-        .get("errors")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+    let errors = errors_of(&answer);
     let mut refused: BTreeMap<usize, Refusal> = BTreeMap::new();
     let mut unnamed: Vec<&Value> = Vec::new();
     for error in errors {

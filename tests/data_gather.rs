@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::support;
 use crate::support::Project;
 
 /// Rows of a dataset, via `segflow data RUN STEP --format json`.
@@ -13,27 +14,11 @@ pub fn rows(project: &Project, run: &str, step: &str, dataset: &str) -> Vec<Valu
 }
 
 pub fn outputs(project: &Project, run: &str, step: &str) -> Value {
-    let shown = project.show(run);
-    shown["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == step)
-        .unwrap_or_else(|| panic!("no step {step}"))["outputs"]
-        .clone()
+    support::step(&project.show(run), step)["outputs"].clone()
 }
 
 fn step_reason(project: &Project, run: &str, step: &str) -> String {
-    let shown = project.show(run);
-    shown["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == step)
-        .unwrap()["reason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    support::step_reason(&project.show(run), step)
 }
 
 const DIRTY: &str = "id,name,amount,day\n\

@@ -2,17 +2,8 @@
 
 use serde_json::Value;
 
-use crate::support::Project;
 use crate::support::parquet::dataset;
-
-fn step<'a>(shown: &'a Value, id: &str) -> &'a Value {
-    shown["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == id)
-        .unwrap_or_else(|| panic!("no step {id}"))
-}
+use crate::support::{Project, step};
 
 #[test]
 fn the_weekly_cdnow_job_segments_holds_out_and_publishes() {

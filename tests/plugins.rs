@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::support;
 use crate::support::plugins::{copy_from_repo, read_dataset, write_plugin};
 use crate::support::{Project, step_states};
 
@@ -15,27 +16,14 @@ fn sh_plugin(project: &Project, name: &str, kind_yaml: &str, script: &str) {
 }
 
 fn attempts(shown: &serde_json::Value, step: &str) -> Vec<serde_json::Value> {
-    shown["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == step)
-        .unwrap()["attempts"]
+    support::step(shown, step)["attempts"]
         .as_array()
         .unwrap()
         .clone()
 }
 
 fn reason(shown: &serde_json::Value, step: &str) -> String {
-    shown["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == step)
-        .unwrap()["reason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    support::step_reason(shown, step)
 }
 
 #[test]
@@ -378,13 +366,7 @@ echo "{\"protocol\":1,\"outputs\":{\"inputs_seen\":\"$format\"},\"datasets\":[{\
     );
     let run = project.segflow(&["run", "p"]).ok();
     let shown = project.show(&run.run_id());
-    let copied = shown["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "copied")
-        .unwrap()
-        .clone();
+    let copied = support::step(&shown, "copied").clone();
     assert_eq!(copied["outputs"]["inputs_seen"], "parquet");
     let main = read_dataset(&project, &shown, "copied", "main");
     assert_eq!(main.column("spend"), ["10.5", "20.0", "0.0"]);

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
+use crate::support;
 use crate::support::receiver::{Answer, Faults, Receiver, Rule};
 use crate::support::{Project, step_states};
 
@@ -360,12 +361,7 @@ fn rejected_batches_go_to_the_dead_letters_without_retries() {
     let requests = receiver.requests();
     assert_eq!(requests.len(), 4, "a 422 is not retried");
     let shown = project.show(&run_id);
-    let sync = shown["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "sync")
-        .unwrap();
+    let sync = support::step(&shown, "sync");
     assert_eq!(sync["outputs"]["rejected"], 10);
     assert_eq!(sync["outputs"]["sent"], 30);
     let dead = sync["datasets"]
@@ -1364,15 +1360,7 @@ steps:
     assert_eq!(project.read("out/customers.csv"), "keep me\n");
     let shown = project.show(&run_id);
     for step in ["ids", "segments"] {
-        let reason = shown["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == step)
-            .unwrap()["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let reason = support::step_reason(&shown, step);
         assert!(
             reason.contains("exists") && reason.contains("`overwrite: true`"),
             "{reason}"
@@ -1434,17 +1422,7 @@ steps:
     let run = project.segflow(&["run", "private"]).failed();
     let run_id = run.run_id();
     let shown = project.show(&run_id);
-    let reason = |step: &str| -> String {
-        shown["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == step)
-            .unwrap()["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
+    let reason = |step: &str| support::step_reason(&shown, step);
     assert!(
         reason("refused").contains("rejected 3 batches"),
         "{}",

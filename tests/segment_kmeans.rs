@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::support;
 use crate::support::Project;
 
 /// Three clear groups of customers: (age, income) around (25, 30k), (45, 60k) and (65, 120k),
@@ -53,14 +54,7 @@ steps:
 }
 
 fn step_outputs(project: &Project, run: &str, step: &str) -> Value {
-    let shown = project.show(run);
-    shown["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == step)
-        .expect("the step")["outputs"]
-        .clone()
+    support::step(&project.show(run), step)["outputs"].clone()
 }
 
 #[test]

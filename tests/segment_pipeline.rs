@@ -1,18 +1,7 @@
 //! The shipped `pipelines/cdnow-segments.yaml` end to end, `segment.profile` personas and
 //! `segment.compare` drift between runs.
 
-use serde_json::Value;
-
-use crate::support::Project;
-
-fn step<'a>(shown: &'a Value, id: &str) -> &'a Value {
-    shown["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == id)
-        .unwrap_or_else(|| panic!("no step {id}"))
-}
+use crate::support::{Project, step};
 
 /// The shipped pipeline, with a smaller silhouette sample so the debug build stays quick.
 fn shipped() -> Project {

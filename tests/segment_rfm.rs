@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::support;
 use crate::support::Project;
 
 fn cdnow_pipeline(with: &str) -> Project {
@@ -31,14 +32,7 @@ steps:
 }
 
 fn outputs(project: &Project, run: &str) -> Value {
-    let shown = project.show(run);
-    shown["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "rfm")
-        .expect("the rfm step")["outputs"]
-        .clone()
+    support::step(&project.show(run), "rfm")["outputs"].clone()
 }
 
 /// Reference values from `python3 tests/reference/rfm_cdnow.py` (pandas 2, as_of 1998-07-01,

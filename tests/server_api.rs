@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::Project;
 use crate::support::serve::Server;
+use crate::support::{Project, step};
 
 const RUN_TIME: Duration = Duration::from_secs(120);
 
@@ -84,15 +84,6 @@ fn trigger(server: &Server, pipeline: &str, body: &str) -> String {
         Some(format!("/api/runs/{run}").as_str())
     );
     run
-}
-
-fn step<'a>(run: &'a Value, id: &str) -> &'a Value {
-    run["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .find(|s| s["id"] == id)
-        .unwrap_or_else(|| panic!("no step {id} in {run}"))
 }
 
 #[test]

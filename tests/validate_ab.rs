@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::support::experiment::csv;
 use crate::support::parquet::{Cell, Row, dataset};
-use crate::support::{Project, step_states};
+use crate::support::{self, Project, step_states};
 
 /// (segment, group, customers, conversions) → an assignment file and an outcomes file that
 /// lists converters only (others count as 0), with a repeat purchase and a stranger in it.
@@ -99,14 +99,7 @@ fn assert_no_nan(rows: &[Row]) {
 }
 
 fn ab_outputs(project: &Project, run_id: &str) -> Value {
-    let shown = project.show(run_id);
-    shown["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "ab")
-        .unwrap()["outputs"]
-        .clone()
+    support::step(&project.show(run_id), "ab")["outputs"].clone()
 }
 
 // Reference values: examples/experiment_stats_reference.py ("the known case"), i.e. statsmodels
@@ -445,12 +438,7 @@ fn everybody_in_one_group_fails_the_gate_with_the_reason() {
         .segflow(&["run", "pipelines/evaluate.yaml"])
         .failed();
     let shown = project.show(&run.run_id());
-    let ab = shown["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "ab")
-        .unwrap();
+    let ab = support::step(&shown, "ab");
     assert_eq!(ab["state"], "failed");
     let reason = ab["reason"].as_str().unwrap();
     assert!(

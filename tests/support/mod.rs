@@ -157,6 +157,26 @@ impl Project {
     }
 }
 
+/// One step of a shown run (`runs show RUN --json`), by id.
+#[track_caller]
+pub fn step<'a>(shown: &'a Value, id: &str) -> &'a Value {
+    shown["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id} in {shown}"))
+}
+
+/// Why a step of a shown run failed or was skipped (empty when it says nothing).
+#[track_caller]
+pub fn step_reason(shown: &Value, id: &str) -> String {
+    step(shown, id)["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// The state of each step of a shown run, as `id -> state`.
 pub fn step_states(shown: &Value) -> Vec<(String, String)> {
     shown["steps"]

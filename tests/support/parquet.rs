@@ -85,11 +85,7 @@ pub fn read_rows(path: &Path) -> Vec<Row> {
 /// The rows of dataset `name` that step `step` wrote in run `run_id` of `project`.
 pub fn dataset(project: &super::Project, run_id: &str, step: &str, name: &str) -> Vec<Row> {
     let shown = project.show(run_id);
-    let steps = shown["steps"].as_array().expect("steps");
-    let record = steps
-        .iter()
-        .find(|s| s["id"] == step)
-        .unwrap_or_else(|| panic!("no step {step} in run {run_id}"));
+    let record = super::step(&shown, step);
     let file = record["datasets"]
         .as_array()
         .expect("datasets")

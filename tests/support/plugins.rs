@@ -62,12 +62,7 @@ impl Table {
 
 /// The dataset `name` of `step` in a run, from `runs show --json` and the run folder.
 pub fn read_dataset(project: &Project, shown: &Value, step: &str, name: &str) -> Table {
-    let record = shown["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .find(|s| s["id"] == step)
-        .unwrap_or_else(|| panic!("no step {step}"));
+    let record = super::step(shown, step);
     let dataset = record["datasets"]
         .as_array()
         .expect("datasets")

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::data_gather::{outputs, rows};
+use crate::data_gather::rows;
 use crate::support::Project;
 
 const CUSTOMERS: &str = "id,email,age,country,spend,signup\n\
@@ -67,7 +67,7 @@ fn clean_applies_operations_in_order_and_keeps_rejected_rows_with_reasons() {
     // Rejected rows are kept as they arrived: id 3's age is still missing, though fill
     // gave it the median of the ages then left (36, 50, 29, 44 → 40) before cast rejected it.
     assert_eq!(rejected[1]["age"], serde_json::Value::Null);
-    let out = outputs(&project, &run, "clean");
+    let out = project.outputs(&run, "clean");
     assert_eq!(
         out["operations"][4]["details"],
         json!({ "age": { "filled": 1 }, "country": { "filled": 1 } })
@@ -138,7 +138,7 @@ fn dedupe_by_order_column_clip_and_standardize() {
     assert_eq!(values, [1, 5, 7, 6, 7]);
     let days: Vec<f64> = last.iter().map(|r| r["day"].as_f64().unwrap()).collect();
     assert_eq!(days, [0.5, 1.0, 0.0, 0.0, 0.0]);
-    let out = outputs(&project, &run, "last");
+    let out = project.outputs(&run, "last");
     assert_eq!(
         out["operations"][1]["details"]["v"],
         json!({ "lower": 1.0, "upper": 7.0, "clipped": 1 })
@@ -206,7 +206,7 @@ fn transform_sql_joins_upstream_datasets_and_reads_rejected_rows() {
             json!({ "id": 4, "revenue": 1, "rejected": 1 })
         ]
     );
-    assert_eq!(outputs(&project, &run, "joined")["rows"], 2);
+    assert_eq!(project.outputs(&run, "joined")["rows"], 2);
 }
 
 #[test]
@@ -223,13 +223,13 @@ fn cdnow_purchases_gather_clean_and_aggregate() {
         "name: cdnow\nsteps:\n  - id: orders\n    uses: gather.csv\n    with: { path: data/cdnow.csv }\n  - id: clean\n    uses: clean\n    needs: [orders]\n    with:\n      drop_missing: [customer_id, order_date, amount]\n      filter: \"amount > 0\"\n  - id: customers\n    uses: transform.sql\n    needs: [clean]\n    with:\n      query: |\n        SELECT customer_id, count(*) AS orders, sum(amount) AS revenue, max(order_date) AS last_order\n        FROM clean GROUP BY customer_id\n",
     );
     let run = project.segflow(&["run", "cdnow"]).ok().run_id();
-    assert_eq!(outputs(&project, &run, "orders")["rows"], 69_659);
-    let clean = outputs(&project, &run, "clean");
+    assert_eq!(project.outputs(&run, "orders")["rows"], 69_659);
+    let clean = project.outputs(&run, "clean");
     assert_eq!(clean["rejected"], 0);
     // Counted with pandas: (df.amount > 0).sum() == 69579 purchases with an amount, by
     // df[df.amount > 0].customer_id.nunique() == 23502 customers.
     assert_eq!(clean["rows"], 69_579);
-    assert_eq!(outputs(&project, &run, "customers")["rows"], 23_502);
+    assert_eq!(project.outputs(&run, "customers")["rows"], 23_502);
 }
 
 #[test]
@@ -277,7 +277,7 @@ fn iqr_clip_zscore_mode_fill_and_lowercase() {
         column("s"),
         [-1.5, -0.5, -0.5, -0.5, 0.0, 0.0, 1.0, 2.0].map(|v| json!(v))
     );
-    let out = outputs(&project, &run, "clean");
+    let out = project.outputs(&run, "clean");
     let details: Vec<&serde_json::Value> = out["operations"]
         .as_array()
         .unwrap()

@@ -13,10 +13,6 @@ pub fn rows(project: &Project, run: &str, step: &str, dataset: &str) -> Vec<Valu
     out.json().as_array().expect("an array of rows").clone()
 }
 
-pub fn outputs(project: &Project, run: &str, step: &str) -> Value {
-    support::step(&project.show(run), step)["outputs"].clone()
-}
-
 fn step_reason(project: &Project, run: &str, step: &str) -> String {
     support::step_reason(&project.show(run), step)
 }
@@ -44,7 +40,7 @@ fn csv_quarantine_keeps_bad_rows_with_line_and_reason() {
         &project,
         "{ path: data/c.csv, on_bad_rows: quarantine, types: { amount: float } }",
     );
-    let out = outputs(&project, &run, "src");
+    let out = project.outputs(&run, "src");
     assert_eq!(out["rows"], 2);
     assert_eq!(out["rejected"], 2);
     let good = rows(&project, &run, "src", "main");
@@ -85,7 +81,7 @@ fn csv_skip_leaves_bad_rows_out_and_counts_them() {
         &project,
         "{ path: data/c.csv, on_bad_rows: skip, types: { amount: float } }",
     );
-    let out = outputs(&project, &run, "src");
+    let out = project.outputs(&run, "src");
     assert_eq!(
         (out["rows"].clone(), out["rejected"].clone()),
         (2.into(), 2.into())
@@ -149,7 +145,7 @@ fn csv_glob_reads_files_in_name_order_and_requires_one_header() {
     project.write("data/part-2.csv", "id,v\n3,c\n");
     project.write("data/part-1.csv", "id,v\n1,a\n2,b\n");
     let run = one_step(&project, "{ path: \"data/part-*.csv\" }");
-    let out = outputs(&project, &run, "src");
+    let out = project.outputs(&run, "src");
     assert_eq!(out["files"], 2);
     let ids: Vec<i64> = rows(&project, &run, "src", "main")
         .iter()
@@ -348,5 +344,5 @@ fn csv_value_beyond_the_guessing_rows_names_the_guess() {
         &project,
         "{ path: data/c.csv, infer_rows: 1, types: { amount: float } }",
     );
-    assert_eq!(outputs(&project, &run, "src")["rows"], 2);
+    assert_eq!(project.outputs(&run, "src")["rows"], 2);
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::data_gather::{outputs, rows};
+use crate::data_gather::rows;
 use crate::support::Project;
 use crate::support::http_server::TestServer;
 
@@ -159,7 +159,7 @@ fn http_page_numbers_with_a_secret_header() {
             server.url
         ),
     );
-    let out = outputs(&project, &run_id, "api");
+    let out = project.outputs(&run_id, "api");
     assert_eq!(
         (out["rows"].clone(), out["pages"].clone()),
         (json!(6), json!(4))
@@ -202,7 +202,7 @@ fn http_cursor_and_next_links() {
             server.url
         ),
     );
-    assert_eq!(outputs(&project, &run_id, "api")["rows"], 4);
+    assert_eq!(project.outputs(&run_id, "api")["rows"], 4);
 
     let run_id = run(
         &project,
@@ -223,7 +223,7 @@ fn http_429_waits_for_retry_after_and_failures_are_clear() {
     let project = Project::new();
     let started = std::time::Instant::now();
     let run_id = run(&project, &format!("      url: {}/limited\n", server.url));
-    assert_eq!(outputs(&project, &run_id, "api")["rows"], 2);
+    assert_eq!(project.outputs(&run_id, "api")["rows"], 2);
     // Asked twice: the 429, then after the one second Retry-After asked for.
     assert_eq!(hits.load(Ordering::SeqCst), 2);
     assert!(started.elapsed() >= std::time::Duration::from_secs(1));
@@ -302,7 +302,7 @@ fn http_endless_pages_loops_rate_limits_and_other_sites_fail_clearly() {
         "{reason}"
     );
     let run_id = run(&project, &format!("{endless}      on_max_pages: stop\n"));
-    assert_eq!(outputs(&project, &run_id, "api")["rows"], 3);
+    assert_eq!(project.outputs(&run_id, "api")["rows"], 3);
 
     // The token is never sent to another site a next link names.
     let run_id = run(

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::data_gather::{outputs, rows};
+use crate::data_gather::rows;
 use crate::support::postgres::{execute, unique_table};
 use crate::support::{Project, database_url};
 
@@ -45,7 +45,7 @@ fn sql_types_and_nulls_become_arrow_types() {
         &project,
         &format!("      query: SELECT * FROM {table} ORDER BY id\n"),
     );
-    assert_eq!(outputs(&project, &run, "crm")["rows"], 2);
+    assert_eq!(project.outputs(&run, "crm")["rows"], 2);
     let shown = project.show(&run);
     let types: Vec<String> = shown["steps"][0]["datasets"][0]["columns"]
         .as_array()
@@ -107,7 +107,7 @@ fn sql_parameters_are_bound_not_spliced() {
     );
     let run = gather(&project, &query);
     // Even ids with 1.5·id > 14000: 9334, 9336 … 10000.
-    assert_eq!(outputs(&project, &run, "crm")["rows"], 334);
+    assert_eq!(project.outputs(&run, "crm")["rows"], 334);
     let first = &rows(&project, &run, "crm", "main")[0];
     assert_eq!(first["id"], 9334);
 
@@ -116,7 +116,7 @@ fn sql_parameters_are_bound_not_spliced() {
         "      query: SELECT id FROM {table} WHERE country = $1\n      params: [\"DE' OR '1'='1\"]\n"
     );
     let run = gather(&project, &query);
-    assert_eq!(outputs(&project, &run, "crm")["rows"], 0);
+    assert_eq!(project.outputs(&run, "crm")["rows"], 0);
 
     // A parameter of the wrong type says which one and what was expected.
     let query =

@@ -62,17 +62,6 @@ fn record_ids(body: &Value) -> Vec<i64> {
         .unwrap_or_default()
 }
 
-fn outputs(project: &Project, run_id: &str, step: &str) -> Value {
-    let shown = project.show(run_id);
-    shown["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == step)
-        .map(|s| s["outputs"].clone())
-        .unwrap_or(Value::Null)
-}
-
 fn latest_run_id(project: &Project) -> String {
     let listed = project.segflow(&["runs", "list", "--json"]).ok().json();
     listed[0]["id"].as_str().expect("a run").to_string()
@@ -174,7 +163,7 @@ fn every_customer_arrives_once_through_failures_and_a_sigkill() {
         "resume failed:\n{}",
         String::from_utf8_lossy(&resumed.stderr)
     );
-    let out = outputs(&project, &run_id, "sync");
+    let out = project.outputs(&run_id, "sync");
     assert!(
         out["already_sent"].as_u64().unwrap() > 0,
         "the resumed step sent everything again: {out}"
@@ -290,7 +279,7 @@ fn diff_mode_sends_changes_and_removals_only() {
         ),
     );
     let first = project.segflow(&["run", "diff"]).ok().run_id();
-    assert_eq!(outputs(&project, &first, "sync")["sent"], 100);
+    assert_eq!(project.outputs(&first, "sync")["sent"], 100);
     assert_eq!(receiver.requests().len(), 2);
 
     // Customers 1..=5 change segment, 90..=92 leave, 100 and 101 join.
@@ -303,7 +292,7 @@ fn diff_mode_sends_changes_and_removals_only() {
         }),
     );
     let second = project.segflow(&["run", "diff"]).ok().run_id();
-    let out = outputs(&project, &second, "sync");
+    let out = project.outputs(&second, "sync");
     assert_eq!(out["sent"], 7, "{out}");
     assert_eq!(out["unchanged"], 92, "{out}");
     assert_eq!(out["removed"], 3, "{out}");
@@ -328,7 +317,7 @@ fn diff_mode_sends_changes_and_removals_only() {
 
     // Nothing changed: nothing is sent.
     let third = project.segflow(&["run", "diff"]).ok().run_id();
-    let out = outputs(&project, &third, "sync");
+    let out = project.outputs(&third, "sync");
     assert_eq!(out["batches"], 0, "{out}");
     assert_eq!(receiver.requests().len(), requests.len());
 }
@@ -745,7 +734,7 @@ fn dry_run_writes_the_exact_requests_and_sends_nothing() {
         "{}",
         logs.stdout
     );
-    assert_eq!(outputs(&project, &run_id, "sync")["dry_run"], true);
+    assert_eq!(project.outputs(&run_id, "sync")["dry_run"], true);
 }
 
 #[test]
@@ -850,7 +839,7 @@ steps:
         .collect();
     names.sort();
     assert_eq!(names, ["all.data", "all.ndjson", "treatment.csv"]);
-    assert_eq!(outputs(&project, &run_id, "csv")["rows"], 45);
+    assert_eq!(project.outputs(&run_id, "csv")["rows"], 45);
 }
 
 #[test]
@@ -959,7 +948,7 @@ fn a_resumed_run_sends_only_the_batches_that_were_not_acknowledged() {
 
     receiver.heal();
     project.segflow(&["resume", &run_id]).ok();
-    let out = outputs(&project, &run_id, "sync");
+    let out = project.outputs(&run_id, "sync");
     assert_eq!(
         out["already_sent"],
         delivered_before.len() as u64 * 10,
@@ -1032,7 +1021,7 @@ fn one_batch_gives_up_while_others_are_in_flight(status: u16) {
 
     receiver.heal();
     project.segflow(&["resume", &run_id]).ok();
-    let out = outputs(&project, &run_id, "sync");
+    let out = project.outputs(&run_id, "sync");
     assert_eq!(out["already_sent"], 30, "HTTP {status}: {out}");
     assert_eq!(out["sent"], 30, "HTTP {status}: {out}");
     // The receiver processed every batch exactly once, and got every customer.
@@ -1129,7 +1118,7 @@ fn mailchimp_members_refused_in_a_200_are_dead_lettered_alone_and_retried_by_dif
     );
     let run = project.segflow(&["run", "mc"]).ok();
     let run_id = run.run_id();
-    let out = outputs(&project, &run_id, "sync");
+    let out = project.outputs(&run_id, "sync");
     assert_eq!(out["sent"], 8, "{out}");
     assert_eq!(out["rejected"], 2, "{out}");
     let letters = dead_letters(&project, &run_id, "sync");
@@ -1155,7 +1144,7 @@ fn mailchimp_members_refused_in_a_200_are_dead_lettered_alone_and_retried_by_dif
     receiver.heal();
     let before = receiver.requests().len();
     let second = project.segflow(&["run", "mc"]).ok().run_id();
-    let out = outputs(&project, &second, "sync");
+    let out = project.outputs(&second, "sync");
     assert_eq!(out["sent"], 2, "{out}");
     assert_eq!(out["unchanged"], 8, "{out}");
     let requests = receiver.requests();
@@ -1198,7 +1187,7 @@ fn braze_objects_refused_in_a_201_are_dead_lettered_alone_and_retried_by_diff() 
     );
     let run = project.segflow(&["run", "braze"]).ok();
     let run_id = run.run_id();
-    let out = outputs(&project, &run_id, "sync");
+    let out = project.outputs(&run_id, "sync");
     assert_eq!(out["sent"], 5, "{out}");
     assert_eq!(out["rejected"], 1, "{out}");
     let letters = dead_letters(&project, &run_id, "sync");
@@ -1210,7 +1199,7 @@ fn braze_objects_refused_in_a_201_are_dead_lettered_alone_and_retried_by_diff() 
     receiver.heal();
     let before = receiver.requests().len();
     let second = project.segflow(&["run", "braze"]).ok().run_id();
-    let out = outputs(&project, &second, "sync");
+    let out = project.outputs(&second, "sync");
     assert_eq!(out["sent"], 1, "{out}");
     let requests = receiver.requests();
     assert_eq!(requests.len(), before + 1);
@@ -1276,7 +1265,7 @@ fn a_new_diff_run_after_a_failed_one_sends_only_what_was_not_acknowledged() {
     receiver.heal();
     let before = receiver.requests().len();
     let third = project.segflow(&["run", "resync"]).ok().run_id();
-    let out = outputs(&project, &third, "sync");
+    let out = project.outputs(&third, "sync");
     assert_eq!(out["sent"], 10, "{out}");
     assert_eq!(out["removed"], 10, "{out}");
     assert_eq!(out["unchanged"], 80, "{out}");
@@ -1296,7 +1285,7 @@ fn a_new_diff_run_after_a_failed_one_sends_only_what_was_not_acknowledged() {
 
     // And the state it leaves is whole: nothing changed, nothing is sent.
     let fourth = project.segflow(&["run", "resync"]).ok().run_id();
-    assert_eq!(outputs(&project, &fourth, "sync")["batches"], 0);
+    assert_eq!(project.outputs(&fourth, "sync")["batches"], 0);
 }
 
 /// The names in a folder, sorted.

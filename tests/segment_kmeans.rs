@@ -1,9 +1,6 @@
 //! `segment.kmeans`: fixed and automatic k, standardization, centroids in original units,
 //! determinism, the null policy, and inertia checked against scikit-learn on CDNOW.
 
-use serde_json::Value;
-
-use crate::support;
 use crate::support::Project;
 
 /// Three clear groups of customers: (age, income) around (25, 30k), (45, 60k) and (65, 120k),
@@ -53,15 +50,11 @@ steps:
     project
 }
 
-fn step_outputs(project: &Project, run: &str, step: &str) -> Value {
-    support::step(&project.show(run), step)["outputs"].clone()
-}
-
 #[test]
 fn k_auto_finds_the_three_groups_and_reports_the_curve() {
     let project = project(&customers_csv(None), "      k: auto\n      k_range: [2, 5]");
     let id = project.segflow(&["run", "km"]).ok().run_id();
-    let out = step_outputs(&project, &id, "km");
+    let out = project.outputs(&id, "km");
     assert_eq!(out["k"], 3, "{out}");
     let curve = out["inertia_curve"].as_array().unwrap();
     let ks: Vec<u64> = curve.iter().map(|p| p["k"].as_u64().unwrap()).collect();
@@ -114,8 +107,8 @@ fn the_same_seed_gives_the_same_clusters() {
         project.dataset(&b, "km", "main")
     );
     assert_eq!(
-        step_outputs(&project, &a, "km")["inertia"],
-        step_outputs(&project, &b, "km")["inertia"]
+        project.outputs(&a, "km")["inertia"],
+        project.outputs(&b, "km")["inertia"]
     );
 }
 
@@ -134,14 +127,14 @@ fn missing_features_fail_clearly_unless_a_policy_is_set() {
 
     let dropping = self::project(&csv, "      k: 3\n      nulls: drop");
     let id = dropping.segflow(&["run", "km"]).ok().run_id();
-    assert_eq!(step_outputs(&dropping, &id, "km")["unassigned"], 1);
+    assert_eq!(dropping.outputs(&id, "km")["unassigned"], 1);
     let rows = dropping.dataset(&id, "km", "main");
     assert_eq!(rows.len(), 60, "the customer is kept, without a cluster");
     assert!(rows[5].get("segment").is_none(), "{:?}", rows[5]);
 
     let filling = self::project(&csv, "      k: 3\n      nulls: mean");
     let id = filling.segflow(&["run", "km"]).ok().run_id();
-    assert_eq!(step_outputs(&filling, &id, "km")["unassigned"], 0);
+    assert_eq!(filling.outputs(&id, "km")["unassigned"], 0);
 }
 
 #[test]
@@ -200,7 +193,7 @@ steps:
 "#,
     );
     let id = project.segflow(&["run", "km"]).ok().run_id();
-    let out = step_outputs(&project, &id, "clusters");
+    let out = project.outputs(&id, "clusters");
     let inertia = out["inertia"].as_f64().unwrap();
     assert!(inertia <= 18109.244 * 1.01, "inertia {inertia}");
     let centroids = project.dataset(&id, "clusters", "centroids");

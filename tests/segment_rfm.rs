@@ -1,8 +1,5 @@
 //! `segment.rfm` on the real CDNOW transactions, checked against an independent computation.
 
-use serde_json::Value;
-
-use crate::support;
 use crate::support::Project;
 
 fn cdnow_pipeline(with: &str) -> Project {
@@ -31,17 +28,13 @@ steps:
     project
 }
 
-fn outputs(project: &Project, run: &str) -> Value {
-    support::step(&project.show(run), "rfm")["outputs"].clone()
-}
-
 /// Reference values from `python3 tests/reference/rfm_cdnow.py` (pandas 2, as_of 1998-07-01,
 /// 5 bins, monetary = sum, scores from pandas `rank(method="min")`, the default table).
 #[test]
 fn cdnow_figures_match_an_independent_computation() {
     let project = cdnow_pipeline("      as_of: \"1998-07-01\"");
     let id = project.segflow(&["run", "rfm"]).ok().run_id();
-    let out = outputs(&project, &id);
+    let out = project.outputs(&id, "rfm");
     assert_eq!(out["customers"], 23570);
     assert_eq!(out["transactions"], 69659);
     assert_eq!(out["as_of"], "1998-07-01");
@@ -122,7 +115,7 @@ fn cdnow_figures_match_an_independent_computation() {
 fn as_of_defaults_to_the_day_after_the_last_transaction() {
     let project = cdnow_pipeline("");
     let id = project.segflow(&["run", "rfm"]).ok().run_id();
-    let out = outputs(&project, &id);
+    let out = project.outputs(&id, "rfm");
     assert_eq!(out["as_of"], "1998-07-01");
     assert_eq!(out["left_out_after_as_of"], 0);
 }
@@ -131,7 +124,7 @@ fn as_of_defaults_to_the_day_after_the_last_transaction() {
 fn transactions_after_as_of_are_left_out_and_counted() {
     let project = cdnow_pipeline("      as_of: \"1997-12-31\"\n      monetary: mean");
     let id = project.segflow(&["run", "rfm"]).ok().run_id();
-    let out = outputs(&project, &id);
+    let out = project.outputs(&id, "rfm");
     let used = out["transactions"].as_i64().unwrap();
     assert_eq!(used + out["left_out_after_as_of"].as_i64().unwrap(), 69659);
     assert!(used < 69659);

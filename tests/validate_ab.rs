@@ -98,10 +98,6 @@ fn assert_no_nan(rows: &[Row]) {
     }
 }
 
-fn ab_outputs(project: &Project, run_id: &str) -> Value {
-    support::step(&project.show(run_id), "ab")["outputs"].clone()
-}
-
 // Reference values: examples/experiment_stats_reference.py ("the known case"), i.e. statsmodels
 // 0.15.0 proportions_ztest / NormalIndPower / multipletests(holm), gbstats 0.8.0 TwoSidedTTest
 // (relative and absolute), scipy 1.17.1 chisquare, on these exact counts.
@@ -198,7 +194,7 @@ fn the_known_case_matches_statsmodels_and_growthbook() {
         "{c:?}"
     );
 
-    let outputs = ab_outputs(&project, &run_id);
+    let outputs = project.outputs(&run_id, "ab");
     assert_eq!(outputs["passed"], false);
     assert_eq!(outputs["verdict"], "pass");
     assert_eq!(outputs["verdicts"]["A"], "fail");
@@ -277,7 +273,7 @@ fn benjamini_hochberg_and_a_passing_gate() {
         0.0564050340037,
         "B BH",
     );
-    let outputs = ab_outputs(&project, &run_id);
+    let outputs = project.outputs(&run_id, "ab");
     // Only the overall verdict counts, and it passes.
     assert_eq!(outputs["passed"], true);
     let shown = project.show(&run_id);
@@ -380,7 +376,7 @@ fn zero_conversions_empty_arms_and_tiny_segments_say_why_never_nan() {
         .run_id();
     let rows = dataset(&project, &run_id, "ab", "main");
     assert_no_nan(&rows);
-    let outputs = ab_outputs(&project, &run_id);
+    let outputs = project.outputs(&run_id, "ab");
     assert_eq!(outputs["verdicts"]["Nobody"], "insufficient data");
     assert_eq!(
         outputs["reasons"]["Nobody"][0],
@@ -560,7 +556,7 @@ steps:
             .segflow(&["run", "pipelines/evaluate.yaml"])
             .ok()
             .run_id();
-        ab_outputs(&project, &run_id)
+        project.outputs(&run_id, "ab")
     };
     let latest = evaluate("last_success");
     assert_eq!(latest["assignment_run"], first.as_str());
@@ -689,7 +685,7 @@ fn named_arms_are_each_compared_with_control() {
         .find(|r| r["segment"] == Cell::Text("A".into()) && r["group"].text() == "subject_a")
         .unwrap();
     close(a["rel_lift"].number(), 0.5, "subject_a lift");
-    let outputs = ab_outputs(&project, &run_id);
+    let outputs = project.outputs(&run_id, "ab");
     // subject_a lifts 50%, subject_b 0%: the segment fails on subject_b, and says which.
     assert_eq!(outputs["verdicts"]["A"], "fail");
     assert_eq!(

@@ -155,6 +155,12 @@ impl Project {
             .ok()
             .json()
     }
+
+    /// The outputs of one step of a run.
+    #[track_caller]
+    pub fn outputs(&self, run_id: &str, step_id: &str) -> Value {
+        step(&self.show(run_id), step_id)["outputs"].clone()
+    }
 }
 
 /// One step of a shown run (`runs show RUN --json`), by id.

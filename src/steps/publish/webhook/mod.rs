@@ -200,7 +200,6 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
         "update_existing": config.update_existing,
     }));
     let previous = sync_state::previous(ctx, &target.fingerprint).map_err(StepError::permanent)?;
-    let target_fingerprint = target.fingerprint.clone();
     let ledger = Ledger::open(
         Arc::clone(&ctx.store),
         &ctx.run_id,
@@ -275,9 +274,7 @@ async fn publish(config: WebhookConfig, ctx: &StepContext) -> Result<StepOutput,
     let shared = Arc::new(Shared {
         sender,
         target,
-        shape: shape.clone(),
-        sync_target: (config.mode == SyncMode::Diff && !config.dry_run)
-            .then(|| target_fingerprint.clone()),
+        record_sync: config.mode == SyncMode::Diff && !config.dry_run,
         acks: AckWriter::start(ledger.store()),
         ack_prefix: ledger.prefix().to_string(),
         stop: stop.clone(),
@@ -479,7 +476,7 @@ async fn dispatch(
         let _ = done.send(Finished {
             id,
             members: cut.members,
-            body: Some(body),
+            body: outcome.needs_body().then_some(body),
             outcome,
         });
         return true;

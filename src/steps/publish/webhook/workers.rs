@@ -18,7 +18,6 @@ use super::batches::Member;
 use super::delivery::{Delivery, Sender};
 use super::dry_run::DryRun;
 use super::ledger::{AckWriter, BatchId, Ledger, SyncChange};
-use super::preset::Shape;
 use super::refusals::{Refusal, refusals};
 use super::target::Target;
 
@@ -47,9 +46,23 @@ pub(super) enum Outcome {
     NotSent,
 }
 
+impl Outcome {
+    /// Whether the dead letters will need the batch's body: a rejected batch, or an
+    /// acknowledged one the endpoint still refused contacts of. Other bodies are dropped at
+    /// once, so a large publish does not hold every body it sent until the step ends.
+    pub(super) fn needs_body(&self) -> bool {
+        match self {
+            Outcome::Rejected { .. } => true,
+            Outcome::Acked { refused, .. } => !refused.is_empty(),
+            Outcome::GaveUp(_) | Outcome::NotSent => false,
+        }
+    }
+}
+
 pub(super) struct Finished {
     pub(super) id: BatchId,
     pub(super) members: Vec<Member>,
+    /// The request body, when `outcome.needs_body()`.
     pub(super) body: Option<Bytes>,
     pub(super) outcome: Outcome,
 }
@@ -58,10 +71,9 @@ pub(super) struct Finished {
 pub(super) struct Shared {
     pub(super) sender: Sender,
     pub(super) target: Target,
-    pub(super) shape: Shape,
-    /// `mode: diff`: the endpoint's fingerprint, to record each batch's sync change with its
-    /// acknowledgement.
-    pub(super) sync_target: Option<String>,
+    /// `mode: diff` (not a dry run): each batch's sync change is recorded with its
+    /// acknowledgement, under the endpoint's fingerprint.
+    pub(super) record_sync: bool,
     pub(super) acks: AckWriter,
     pub(super) ack_prefix: String,
     /// No new batch, no new try; requests in flight finish and are recorded.
@@ -95,11 +107,10 @@ pub(super) async fn worker(
                 Ordering::Relaxed,
             );
         }
-        let keep_body = matches!(outcome, Outcome::Rejected { .. } | Outcome::Acked { .. });
         let _ = done.send(Finished {
             id: batch.id,
             members: batch.members,
-            body: keep_body.then_some(batch.body),
+            body: outcome.needs_body().then_some(batch.body),
             outcome,
         });
     }
@@ -137,11 +148,10 @@ pub(super) async fn deliver(shared: &Shared, batch: &Outbound) -> Outcome {
     match delivery {
         Delivery::Acked { status, response } => {
             let action = batch.id.action;
-            let refused = refusals(shared.shape.preset, action, &response, &batch.members);
-            let sync = shared
-                .sync_target
-                .as_deref()
-                .map(|target| SyncChange::of(target, action, &batch.members, &refused));
+            let refused = refusals(shared.target.preset, action, &response, &batch.members);
+            let sync = shared.record_sync.then(|| {
+                SyncChange::of(&shared.target.fingerprint, action, &batch.members, &refused)
+            });
             let (key, value) = Ledger::ack_entry(
                 &shared.ack_prefix,
                 &batch.id,

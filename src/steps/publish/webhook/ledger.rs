@@ -78,18 +78,28 @@ pub fn sync_changes(
     step_id: &str,
     target: &str,
 ) -> Result<Vec<SyncChange>, StoreError> {
-    let mut acks: Vec<Ack> = Vec::new();
-    for (key, value) in store.kv_scan(NAMESPACE, &format!("{run_id}/{step_id}/"))? {
-        let ack: Ack = serde_json::from_slice(&value).map_err(|source| StoreError::Corrupt {
-            what: format!("publish acknowledgement {key}"),
-            source,
-        })?;
-        if ack.sync.as_ref().is_some_and(|s| s.target == target) {
-            acks.push(ack);
-        }
-    }
+    let mut acks: Vec<Ack> = scan_acks(store, &format!("{run_id}/{step_id}/"))?
+        .into_iter()
+        .map(|(_, ack)| ack)
+        .filter(|ack| ack.sync.as_ref().is_some_and(|s| s.target == target))
+        .collect();
     acks.sort_by_key(|a| a.at);
     Ok(acks.into_iter().filter_map(|a| a.sync).collect())
+}
+
+/// Every acknowledgement recorded under `prefix`, with its key.
+fn scan_acks(store: &dyn StateStore, prefix: &str) -> Result<Vec<(String, Ack)>, StoreError> {
+    store
+        .kv_scan(NAMESPACE, prefix)?
+        .into_iter()
+        .map(|(key, value)| {
+            let ack = serde_json::from_slice(&value).map_err(|source| StoreError::Corrupt {
+                what: format!("publish acknowledgement {key}"),
+                source,
+            })?;
+            Ok((key, ack))
+        })
+        .collect()
 }
 
 pub struct Ledger {
@@ -117,15 +127,10 @@ impl Ledger {
         fingerprint: &str,
     ) -> Result<Self, StoreError> {
         let prefix = format!("{run_id}/{step_id}/{fingerprint}/");
-        let mut acked = HashMap::new();
-        for (key, value) in store.kv_scan(NAMESPACE, &prefix)? {
-            let ack: Ack =
-                serde_json::from_slice(&value).map_err(|source| StoreError::Corrupt {
-                    what: format!("publish acknowledgement {key}"),
-                    source,
-                })?;
-            acked.insert(key[prefix.len()..].to_string(), ack);
-        }
+        let acked: HashMap<String, Ack> = scan_acks(store.as_ref(), &prefix)?
+            .into_iter()
+            .map(|(key, ack)| (key[prefix.len()..].to_string(), ack))
+            .collect();
         Ok(Ledger {
             store,
             prefix,

@@ -485,11 +485,8 @@ impl Executor<'_> {
                 // step the grace period cut short counts as stopped.
                 let told_to_stop =
                     self.cancel.is_cancelled() || done.outcome == AttemptOutcome::Cancelled;
-                let stopped = match self.stop {
-                    Some(Stop::Drain) => told_to_stop,
-                    Some(_) => true,
-                    None => told_to_stop,
-                };
+                let stopped =
+                    told_to_stop || matches!(self.stop, Some(Stop::Cancelled | Stop::TimedOut));
                 let will_retry = error.retryable && tries < policy.attempts;
                 if stopped || (will_retry && self.stop == Some(Stop::Drain)) {
                     let stop = self.stop.unwrap_or(Stop::Cancelled);

@@ -77,12 +77,12 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         if fires.len() == 1 { "" } else { "s" },
         times.cron().text(),
         zone.name(),
-        local_text(&times, &fires[0]),
-        local_text(&times, &fires[fires.len() - 1]),
+        times.local_text(fires[0].at),
+        times.local_text(fires[fires.len() - 1].at),
     );
     if args.dry_run {
         for fire in &fires {
-            out!("  {}  {}", local_text(&times, fire), fire.at.to_rfc3339());
+            out!("  {}  {}", times.local_text(fire.at), fire.at.to_rfc3339());
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -117,7 +117,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
                 }
             };
             created += 1;
-            out!("run {} for {} started", run.id, local_text(&times, fire));
+            out!("run {} for {} started", run.id, times.local_text(fire.at));
             let (engine, progress) = if concurrency == 1 {
                 // One run at a time: its steps' progress, as `segflow run` shows it.
                 let (sink, events) = tokio::sync::mpsc::unbounded_channel();
@@ -226,7 +226,7 @@ fn past_fires(times: &FireTimes, from: NaiveDate, to: NaiveDate) -> anyhow::Resu
                 "no fire time of \"{}\" between {from} and {to} ({}) has come yet: the first is {}, and `segflow serve` runs it then",
                 times.cron().text(),
                 zone.name(),
-                local_text(times, &fire)
+                times.local_text(fire.at)
             ),
             None => anyhow::bail!(
                 "no fire time of \"{}\" falls between {from} and {to} ({}); `segflow next PIPELINE --after {from}` shows when it fires",
@@ -236,11 +236,4 @@ fn past_fires(times: &FireTimes, from: NaiveDate, to: NaiveDate) -> anyhow::Resu
         }
     }
     Ok(fires)
-}
-
-fn local_text(times: &FireTimes, fire: &Fire) -> String {
-    times
-        .local(fire.at)
-        .format("%Y-%m-%d %H:%M:%S %Z")
-        .to_string()
 }

@@ -61,22 +61,29 @@ pub fn missed_fires(
             }
         }
         Catchup::All => {
-            let mut kept = VecDeque::new();
-            let mut dropped = 0;
-            for fire in times.between(from, now) {
-                if kept.len() == MAX_CATCHUP_RUNS {
-                    kept.pop_front();
-                    dropped += 1;
-                }
-                kept.push_back(fire);
-            }
+            let (to_run, dropped) = latest_fires(times.between(from, now));
             Missed {
-                any: !kept.is_empty(),
+                any: !to_run.is_empty(),
                 passed_over: Some(dropped),
-                to_run: kept.into(),
+                to_run,
             }
         }
     }
+}
+
+/// The last [`MAX_CATCHUP_RUNS`] of `fires` (oldest first), and how many earlier ones were
+/// dropped to stay within it.
+pub fn latest_fires(fires: impl IntoIterator<Item = Fire>) -> (Vec<Fire>, usize) {
+    let mut kept = VecDeque::new();
+    let mut dropped = 0;
+    for fire in fires {
+        if kept.len() == MAX_CATCHUP_RUNS {
+            kept.pop_front();
+            dropped += 1;
+        }
+        kept.push_back(fire);
+    }
+    (kept.into(), dropped)
 }
 
 #[cfg(test)]

@@ -135,6 +135,11 @@ impl FireTimes {
         at.with_timezone(&self.timezone)
     }
 
+    /// The instant on the schedule's wall clock as people read it: `2026-03-29 03:00:00 CEST`.
+    pub fn local_text(&self, at: DateTime<Utc>) -> String {
+        self.local(at).format("%Y-%m-%d %H:%M:%S %Z").to_string()
+    }
+
     /// Wall times map to instants in order (first occurrence, end of gap), so the first one
     /// past `after` is the answer.
     fn next_wall_clock(&self, after: DateTime<Utc>) -> Option<Fire> {

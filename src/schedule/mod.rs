@@ -10,7 +10,7 @@ pub mod overlap;
 #[cfg(test)]
 pub(crate) mod test_time;
 
-pub use catchup::{DEFAULT_CATCHUP_WINDOW, MAX_CATCHUP_RUNS, missed_fires};
+pub use catchup::{DEFAULT_CATCHUP_WINDOW, latest_fires, missed_fires};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cron_expr::CronSchedule;
 pub use fire_times::{DstRule, DstShift, Fire, FireTimes, wall_to_instant};

@@ -41,10 +41,6 @@ impl FireQueue {
         }
     }
 
-    pub fn overlap(&self) -> Overlap {
-        self.overlap
-    }
-
     /// A reload changed the policy; fire times already waiting keep waiting.
     pub fn set_overlap(&mut self, overlap: Overlap) {
         self.overlap = overlap;
@@ -93,11 +89,6 @@ impl FireQueue {
 
     pub fn waiting(&self) -> usize {
         self.waiting.len()
-    }
-
-    /// The oldest waiting fire time.
-    pub fn first_waiting(&self) -> Option<DateTime<Utc>> {
-        self.waiting.front().map(|w| w.at)
     }
 }
 

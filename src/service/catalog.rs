@@ -65,10 +65,6 @@ impl Catalog {
         catalog
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Reads the folder again: new and changed files are loaded; a file that no longer loads
     /// keeps its last good version and records the error; removed files are dropped.
     pub fn reload(&mut self, registry: &Registry) -> ReloadSummary {
@@ -133,6 +129,11 @@ impl Catalog {
 
     pub fn entries(&self) -> impl Iterator<Item = &CatalogEntry> {
         self.entries.values()
+    }
+
+    /// The entry of one pipeline file.
+    pub fn get(&self, file: &Path) -> Option<&CatalogEntry> {
+        self.entries.get(file)
     }
 
     /// The entry of the pipeline with this name (or, for a file that never loaded, this stem).

@@ -107,16 +107,9 @@ impl Launcher {
         ids
     }
 
-    /// The runs of one pipeline going on now.
-    pub fn running_of(&self, pipeline: &str) -> Vec<RunId> {
-        let mut ids: Vec<RunId> = self
-            .lock_running()
-            .iter()
-            .filter(|(_, r)| r.pipeline == pipeline)
-            .map(|(id, _)| id.clone())
-            .collect();
-        ids.sort();
-        ids
+    /// Whether a run of this pipeline is going on now.
+    pub fn pipeline_is_running(&self, pipeline: &str) -> bool {
+        self.lock_running().values().any(|r| r.pipeline == pipeline)
     }
 
     /// Tells of every run that ends from now on.

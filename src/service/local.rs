@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
+use chrono::Utc;
 use indexmap::IndexMap;
 
 use super::scheduler::ScheduledView;
@@ -12,7 +11,7 @@ use super::{
     Catalog, CatalogEntry, Control, ControlError, Launcher, PipelineStatus, ScheduleStatus,
     StepInfo,
 };
-use crate::schedule::{Fire, FireTimes, ScheduleMark};
+use crate::schedule::{FireTimes, ScheduleMark};
 use crate::steps::Registry;
 use crate::store::{RunId, RunTrigger};
 
@@ -55,24 +54,25 @@ impl LocalService {
     }
 }
 
-/// How the service shows one catalog entry.
-pub fn status_of(entry: &CatalogEntry) -> PipelineStatus {
+/// How the service shows one catalog entry; `view` is the scheduler's plan for it, when it
+/// has one (its next fire time knows better than "after now": it may be catching up).
+pub fn status_of(entry: &CatalogEntry, view: Option<&ScheduledView>) -> PipelineStatus {
     let pipeline = entry.loaded.as_ref().map(|l| &l.pipeline);
     let schedule = pipeline.and_then(|p| p.schedule.as_ref()).map(|s| {
-        let next = FireTimes::of(s)
-            .ok()
-            .and_then(|times| times.next_after(Utc::now()));
-        let mut status = ScheduleStatus {
+        let times = FireTimes::of(s).ok();
+        let next = match view {
+            Some(view) => view.next_fire,
+            None => times.as_ref().and_then(|t| t.next_after(Utc::now())),
+        };
+        ScheduleStatus {
             cron: s.cron.clone(),
             timezone: s.timezone.clone(),
             catchup: format!("{:?}", s.catchup).to_lowercase(),
             overlap: format!("{:?}", s.overlap).to_lowercase(),
-            next_fire: None,
-            next_fire_local: None,
-            last_fire: None,
-        };
-        set_next_fire(&mut status, next);
-        status
+            next_fire: next.map(|f| f.at),
+            next_fire_local: next.zip(times).map(|(f, times)| times.local_text(f.at)),
+            last_fire: view.and_then(|v| v.last_fire),
+        }
     });
     PipelineStatus {
         name: entry.name(),
@@ -97,46 +97,24 @@ pub fn status_of(entry: &CatalogEntry) -> PipelineStatus {
     }
 }
 
-fn set_next_fire(status: &mut ScheduleStatus, next: Option<Fire>) {
-    let timezone: Tz = status.timezone.parse().unwrap_or(chrono_tz::UTC);
-    status.next_fire = next.map(|f| f.at);
-    status.next_fire_local = next.map(|f| {
-        f.at.with_timezone(&timezone)
-            .format("%Y-%m-%d %H:%M:%S %Z")
-            .to_string()
-    });
-}
-
-impl LocalService {
-    /// The last fire time the scheduler acted on: its plan's, else the one in the store.
-    fn last_fire(
-        &self,
-        name: &str,
-        scheduled: &BTreeMap<String, ScheduledView>,
-    ) -> Option<DateTime<Utc>> {
-        if let Some(view) = scheduled.get(name) {
-            return view.last_fire;
-        }
-        ScheduleMark::load(self.launcher.engine().store.as_ref(), name)
-            .ok()
-            .flatten()
-            .and_then(|mark| mark.last_fire)
-    }
-}
-
 impl Control for LocalService {
     fn pipelines(&self) -> Vec<PipelineStatus> {
         let scheduled = self.scheduled();
-        let mut all: Vec<PipelineStatus> = self.catalog().entries().map(status_of).collect();
+        let mut all: Vec<PipelineStatus> = self
+            .catalog()
+            .entries()
+            .map(|entry| status_of(entry, scheduled.get(&entry.name())))
+            .collect();
+        // Not in the scheduler's plans (no `serve`): the last fire time it recorded.
         for status in all.iter_mut() {
-            let last_fire = self.last_fire(&status.name, &scheduled);
-            let Some(schedule) = status.schedule.as_mut() else {
-                continue;
-            };
-            schedule.last_fire = last_fire;
-            // The scheduler's plan knows better than "after now" (it may be catching up).
-            if let Some(view) = scheduled.get(&status.name) {
-                set_next_fire(schedule, view.next_fire);
+            if let Some(schedule) = status.schedule.as_mut()
+                && !scheduled.contains_key(&status.name)
+            {
+                schedule.last_fire =
+                    ScheduleMark::load(self.launcher.engine().store.as_ref(), &status.name)
+                        .ok()
+                        .flatten()
+                        .and_then(|mark| mark.last_fire);
             }
         }
         all.sort_by(|a, b| a.name.cmp(&b.name));

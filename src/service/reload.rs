@@ -55,7 +55,7 @@ fn report(service: &LocalService, summary: &ReloadSummary) {
         tracing::info!(file = %file.display(), "pipeline file reloaded");
     }
     for file in &summary.failed {
-        let entry = catalog.entries().find(|e| &e.file == file);
+        let entry = catalog.get(file);
         let error = entry
             .and_then(|e| e.error.as_deref())
             .unwrap_or("it does not load");

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::LocalService;
 use crate::schedule::catchup::window_of;
 use crate::schedule::{
-    Clock, Fire, FireDecision, FireQueue, FireTimes, MAX_CATCHUP_RUNS, ScheduleMark, missed_fires,
+    Clock, Fire, FireDecision, FireQueue, FireTimes, ScheduleMark, latest_fires, missed_fires,
 };
 use crate::spec::model::{Catchup, Schedule};
 use crate::store::RunTrigger;
@@ -27,8 +27,6 @@ use crate::store::RunTrigger;
 pub struct ScheduledView {
     pub next_fire: Option<Fire>,
     pub last_fire: Option<DateTime<Utc>>,
-    /// Fire times waiting for the running run to end (queued or being caught up).
-    pub waiting: usize,
 }
 
 /// One scheduled pipeline.
@@ -204,14 +202,11 @@ impl Scheduler {
     fn fire_due(&mut self) {
         let now = self.clock.now();
         for (name, plan) in self.plans.iter_mut() {
-            let mut due: Vec<Fire> = Vec::new();
-            while let Some(fire) = plan.next.filter(|f| f.at <= now) {
-                if due.len() == MAX_CATCHUP_RUNS {
-                    due.remove(0);
-                }
-                due.push(fire);
+            let (mut due, _) = latest_fires(std::iter::from_fn(|| {
+                let fire = plan.next.filter(|f| f.at <= now)?;
                 plan.next = plan.times.next_after(fire.at);
-            }
+                Some(fire)
+            }));
             let Some(current) = due.pop() else {
                 continue;
             };
@@ -225,7 +220,7 @@ impl Scheduler {
                     tracing::warn!(pipeline = %name, missed = due.len(), "fire times passed while the scheduler could not run; only the latest is run (catchup: {})", catchup_name(plan.catchup));
                 }
             }
-            let running = !self.service.launcher.running_of(name).is_empty();
+            let running = self.service.launcher.pipeline_is_running(name);
             match plan.queue.on_fire(current.at, running) {
                 FireDecision::Start => start_run(&self.service, name, plan, current.at),
                 FireDecision::Queued => {
@@ -256,7 +251,6 @@ impl Scheduler {
                     ScheduledView {
                         next_fire: plan.next,
                         last_fire: plan.mark.last_fire,
-                        waiting: plan.queue.waiting(),
                     },
                 )
             })
@@ -269,7 +263,7 @@ fn start_ready_of(service: &LocalService, name: &str, plan: &mut Plan) {
     if plan.queue.waiting() == 0 {
         return;
     }
-    let running = !service.launcher.running_of(name).is_empty();
+    let running = service.launcher.pipeline_is_running(name);
     for at in plan.queue.take_ready(running) {
         start_run(service, name, plan, at);
     }
@@ -283,10 +277,7 @@ fn start_run(service: &LocalService, name: &str, plan: &mut Plan, at: DateTime<U
     }
     let loaded = {
         let catalog = service.catalog();
-        catalog
-            .entries()
-            .find(|e| e.file == plan.file)
-            .and_then(|e| e.loaded.clone())
+        catalog.get(&plan.file).and_then(|e| e.loaded.clone())
     };
     let Some(loaded) = loaded else {
         tracing::warn!(pipeline = %name, fire = %at, "fire time not started: the pipeline is no longer loaded");
@@ -333,7 +324,7 @@ fn report_missed(
                 passed_over = missed.passed_over.unwrap_or(0),
                 "catching up on fire times missed while segflow was down (catchup: {}), from {}",
                 catchup_name(policy),
-                first.map(|at| local_text(times, at)).unwrap_or_default()
+                first.map(|at| times.local_text(at)).unwrap_or_default()
             );
         }
     }
@@ -349,13 +340,9 @@ fn catchup_name(policy: Catchup) -> &'static str {
 
 fn describe(times: &FireTimes, next: Option<Fire>) -> String {
     match next {
-        Some(fire) => format!("{} ({})", local_text(times, fire.at), fire.at.to_rfc3339()),
+        Some(fire) => format!("{} ({})", times.local_text(fire.at), fire.at.to_rfc3339()),
         None => "none: the cron line never fires again".into(),
     }
-}
-
-fn local_text(times: &FireTimes, at: DateTime<Utc>) -> String {
-    times.local(at).format("%Y-%m-%d %H:%M:%S %Z").to_string()
 }
 
 /// True when the catalog changed; never resolves once the reload watcher is gone.

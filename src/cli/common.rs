@@ -156,22 +156,33 @@ pub fn run_line(run: &crate::store::RunRecord) -> String {
 
 /// Ctrl-C or SIGTERM cancels the run; a second one exits at once.
 pub async fn cancel_on_signal(cancel: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => return,
+    let Some(mut term) = sigterm() else {
+        return;
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    signal_received(Some(&mut term)).await;
     crate::logging::notice(
         "cancelling the run (steps are being stopped; press Ctrl-C again to quit at once)",
     );
     cancel.cancel();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    signal_received(Some(&mut term)).await;
     crate::steps::process::kill_all_programs();
     std::process::exit(130);
+}
+
+/// A watch on SIGTERM, when one can be set up.
+pub fn sigterm() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
+}
+
+/// Waits for Ctrl-C or, when watched, SIGTERM.
+pub async fn signal_received(term: Option<&mut tokio::signal::unix::Signal>) {
+    match term {
+        Some(term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        },
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

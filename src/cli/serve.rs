@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use super::Global;
-use super::common::{open_store, registry_for, secrets};
+use super::common::{self, open_store, registry_for, secrets};
 use crate::engine::Engine;
 use crate::schedule::SystemClock;
 use crate::server::{self, AppState, ServerConfig};
@@ -96,7 +96,7 @@ pub async fn run(args: Args, global: &Global) -> anyhow::Result<ExitCode> {
         Scheduler::new(service.clone(), Arc::new(SystemClock))
             .run(reloads, stop_scheduling.clone()),
     );
-    wait_for_signal().await;
+    common::signal_received(common::sigterm().as_mut()).await;
     eprintln!(
         "shutting down: no new runs start; running steps get {} to finish",
         humantime::format_duration(args.grace)
@@ -148,18 +148,4 @@ fn resume_interrupted(
         }
     }
     Ok(())
-}
-
-async fn wait_for_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

@@ -183,11 +183,11 @@ impl StepContext {
 
     /// The latest run of `pipeline` that succeeded, other than this one.
     pub fn last_successful_run(&self, pipeline: &str) -> Result<Option<RunRecord>, StoreError> {
-        Ok(self
-            .store
-            .list_runs(Some(pipeline), usize::MAX)?
-            .into_iter()
-            .find(|r| r.id != self.run_id && r.state == RunState::Succeeded))
+        let found = self.store.list_runs_where(
+            &|r| r.pipeline == pipeline && r.id != self.run_id && r.state == RunState::Succeeded,
+            1,
+        )?;
+        Ok(found.into_iter().next())
     }
 
     /// A dataset a step of an earlier run wrote, with its file's path.

@@ -50,7 +50,15 @@ pub trait StateStore: Send + Sync {
     ) -> StoreResult<()>;
     fn get_run(&self, id: &str) -> StoreResult<Option<RunRecord>>;
     /// Runs, newest first; only those of `pipeline` when given.
-    fn list_runs(&self, pipeline: Option<&str>, limit: usize) -> StoreResult<Vec<RunRecord>>;
+    fn list_runs(&self, pipeline: Option<&str>, limit: usize) -> StoreResult<Vec<RunRecord>> {
+        self.list_runs_where(&|run| pipeline.is_none_or(|p| p == run.pipeline), limit)
+    }
+    /// The first `limit` runs, newest first, that `keep` keeps; the scan stops there.
+    fn list_runs_where(
+        &self,
+        keep: &dyn Fn(&RunRecord) -> bool,
+        limit: usize,
+    ) -> StoreResult<Vec<RunRecord>>;
     /// The run ids that start with `prefix` (for short ids on the command line).
     fn find_runs(&self, prefix: &str) -> StoreResult<Vec<RunId>>;
     /// A run's steps, in pipeline-file order.

@@ -172,12 +172,16 @@ impl StateStore for SledStore {
             .transpose()
     }
 
-    fn list_runs(&self, pipeline: Option<&str>, limit: usize) -> StoreResult<Vec<RunRecord>> {
+    fn list_runs_where(
+        &self,
+        keep: &dyn Fn(&RunRecord) -> bool,
+        limit: usize,
+    ) -> StoreResult<Vec<RunRecord>> {
         let mut runs = Vec::new();
         for entry in self.runs.iter().rev() {
             let (key, bytes) = entry?;
             let run: RunRecord = decode(&bytes, &format!("run {}", String::from_utf8_lossy(&key)))?;
-            if pipeline.is_none_or(|p| p == run.pipeline) {
+            if keep(&run) {
                 runs.push(run);
                 if runs.len() >= limit {
                     break;

@@ -50,15 +50,10 @@ pub async fn list(
         ),
     };
     let store = &state.app.store;
-    let runs = match wanted {
-        None => store.list_runs(pipeline.map(String::as_str), limit)?,
-        Some(wanted) => store
-            .list_runs(pipeline.map(String::as_str), usize::MAX)?
-            .into_iter()
-            .filter(|r| r.state == wanted)
-            .take(limit)
-            .collect(),
-    };
+    let runs = store.list_runs_where(
+        &|r| pipeline.is_none_or(|p| *p == r.pipeline) && wanted.is_none_or(|w| r.state == w),
+        limit,
+    )?;
     let runs: Vec<Value> = runs.iter().map(run_summary).collect();
     Ok(Json(json!({ "runs": runs })))
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
@@ -14,6 +14,9 @@ use tokio_util::task::TaskTracker;
 use crate::engine::{Engine, EngineError};
 use crate::spec::LoadedPipeline;
 use crate::store::{RunId, RunRecord, RunState, RunTrigger};
+
+/// How long a resume waits for the task of a run whose end is already recorded.
+const ENDING_GRACE: Duration = Duration::from_secs(2);
 
 /// A run that ended, as the launcher tells its subscribers.
 #[derive(Debug, Clone)]
@@ -73,11 +76,23 @@ impl Launcher {
     pub fn resume(&self, run_id: &str) -> Result<RunRecord, EngineError> {
         self.refuse_when_draining()?;
         let run_id = self.engine.resolve_run_id(run_id)?;
-        if self.is_running(&run_id) {
-            return Err(EngineError::NotResumable {
-                run: run_id,
-                why: "is running now".into(),
-            });
+        // The engine records a run's end a moment before its task leaves `running`: a resume
+        // that comes in that moment (a client that saw `cancelled`) waits for the task instead
+        // of being told the run is still running.
+        let deadline = Instant::now() + ENDING_GRACE;
+        while self.is_running(&run_id) {
+            let ended = self
+                .engine
+                .store
+                .get_run(&run_id)?
+                .is_some_and(|r| r.state.is_finished());
+            if !ended || Instant::now() >= deadline {
+                return Err(EngineError::NotResumable {
+                    run: run_id,
+                    why: "is running now".into(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
         let run = self.engine.prepare_resume(&run_id)?;
         self.spawn(&run);
@@ -190,5 +205,81 @@ impl Launcher {
                 state,
             });
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::Secrets;
+    use crate::steps::Registry;
+    use crate::store::{SledStore, StateStore};
+
+    /// A launcher over a fresh store, and one recorded (not started) run of a one-step pipeline.
+    fn launcher_with_a_run(dir: &std::path::Path) -> (Launcher, RunRecord) {
+        let registry = Arc::new(Registry::builtin());
+        let store: Arc<dyn StateStore> = Arc::new(SledStore::open(&dir.join(".segflow")).unwrap());
+        let engine = Arc::new(Engine::new(
+            registry.clone(),
+            store,
+            Arc::new(Secrets::load(None).unwrap()),
+        ));
+        let file = dir.join("p.yaml");
+        let source =
+            crate::spec::source::Source::new(&file, "name: p\nsteps:\n  - { id: a, uses: noop }\n");
+        let loaded = crate::spec::load_source(source, &registry, dir).unwrap();
+        let run = engine
+            .create_run(&loaded, &IndexMap::new(), RunTrigger::Manual, None)
+            .unwrap();
+        (Launcher::new(engine), run)
+    }
+
+    fn pretend_running(launcher: &Launcher, run: &RunRecord) {
+        launcher.lock_running().insert(
+            run.id.clone(),
+            Running {
+                pipeline: run.pipeline.clone(),
+                cancel: CancellationToken::new(),
+            },
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_resume_just_after_the_recorded_end_waits_for_the_runs_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let (launcher, mut run) = launcher_with_a_run(dir.path());
+        // The engine has recorded the end; the task has not yet left `running`.
+        run.state = RunState::Cancelled;
+        launcher
+            .engine
+            .store
+            .commit(&run.id, Some(&run), &[], &[])
+            .unwrap();
+        pretend_running(&launcher, &run);
+        let running = Arc::clone(&launcher.running);
+        let id = run.id.clone();
+        let leaves = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            running.lock().unwrap().remove(&id);
+        });
+        let resumed = launcher
+            .resume(&run.id)
+            .expect("the resume waits, then starts");
+        assert_eq!(resumed.id, run.id);
+        leaves.join().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_still_going_is_not_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (launcher, run) = launcher_with_a_run(dir.path());
+        pretend_running(&launcher, &run);
+        let started = Instant::now();
+        let error = launcher.resume(&run.id).unwrap_err();
+        assert!(error.to_string().contains("is running now"), "{error}");
+        assert!(
+            started.elapsed() < ENDING_GRACE,
+            "refused at once, without waiting"
+        );
     }
 }

@@ -3,11 +3,12 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::Compression;
-use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::basic::{Compression, Encoding};
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -93,19 +94,12 @@ impl DatasetWriter {
         std::fs::create_dir_all(final_path.parent().expect("dataset files sit in a folder"))
             .map_err(io_err)?;
         let out = File::create(&temp_path).map_err(io_err)?;
-        // Run datasets are written once and read back by the next step: LZ4 without
-        // dictionaries took about a sixth less CPU than Snappy with them in the data benchmark
-        // (customer and transaction ids overflow a dictionary anyway), for files 37% larger.
-        let props = WriterProperties::builder()
-            .set_compression(Compression::LZ4_RAW)
-            .set_dictionary_enabled(false)
-            .build();
-        let writer = ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(|source| {
-            DataError::Parquet {
-                path: final_path.clone(),
-                source,
-            }
-        })?;
+        let writer =
+            ArrowWriter::try_new(out, schema.clone(), Some(run_dataset_properties(&schema)))
+                .map_err(|source| DataError::Parquet {
+                    path: final_path.clone(),
+                    source,
+                })?;
         Ok(DatasetWriter {
             step: step.to_string(),
             name: name.to_string(),
@@ -157,6 +151,47 @@ impl DatasetWriter {
             columns: columns_of(&self.schema),
         })
     }
+}
+
+/// How run datasets are encoded. They are written once and read back by the next step, so
+/// what counts is the CPU to write and read them, then their size. No dictionaries (customer and
+/// transaction ids overflow one anyway); whole numbers, dates and times delta-encoded, which
+/// makes sequential ids and small counts nearly free without a compressor; floats plain and
+/// uncompressed (LZ4 gains almost nothing on them); text LZ4-compressed.
+fn run_dataset_properties(schema: &SchemaRef) -> WriterProperties {
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::LZ4_RAW)
+        .set_dictionary_enabled(false);
+    for field in schema.fields() {
+        let column = ColumnPath::from(field.name().as_str());
+        let (encoding, compression) = match field.data_type() {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Date32
+            | DataType::Date64
+            | DataType::Timestamp(_, _) => {
+                (Encoding::DELTA_BINARY_PACKED, Compression::UNCOMPRESSED)
+            }
+            DataType::Float32 | DataType::Float64 => (Encoding::PLAIN, Compression::UNCOMPRESSED),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                // Min and max of text cost a comparison per value and prune nothing in
+                // unsorted customer data.
+                builder = builder.set_column_statistics_enabled(column, EnabledStatistics::None);
+                continue;
+            }
+            _ => continue,
+        };
+        builder = builder
+            .set_column_encoding(column.clone(), encoding)
+            .set_column_compression(column, compression);
+    }
+    builder.build()
 }
 
 pub fn columns_of(schema: &SchemaRef) -> Vec<Column> {

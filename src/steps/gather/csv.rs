@@ -1,7 +1,8 @@
 //! `gather.csv`: reads one CSV file or a glob of them into the step's main dataset.
 //!
 //! Column types are guessed from the first rows (`infer_rows`) and can be set per column
-//! (`types`). The fast reader streams the files in order; when it meets a row that does not fit,
+//! (`types`). The fast reader decodes pieces of the files on every core and writes them in file
+//! order (or, when the files hold quotes, streams them); when it meets a row that does not fit,
 //! the careful reader reads them again row by row and applies `on_bad_rows`.
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use serde::Deserialize;
 use super::bad_rows::{BadRows, OnBadRows};
 use super::csv_checked::read_checked;
 use super::csv_infer::{CsvFormat, infer_schema, read_names};
+use super::csv_pieces::copy_in_pieces;
 use super::files::{self, SourceFile};
 use super::overrides::{apply_overrides, unknown_type_columns};
 use crate::data::{Column, ColumnType, MAIN_DATASET};
@@ -149,9 +151,16 @@ impl Kind for GatherCsv {
         let schema = Arc::new(apply_overrides(&schema, &config.types, &what)?);
 
         let mut writer = ctx.dataset_writer(MAIN_DATASET, schema.clone())?;
-        let fast = fast_read(&sources, &schema, format).await;
-        let fast = match fast {
-            Ok(stream) => copy_stream(stream, &mut writer, &ctx.cancel).await,
+        let fast = match copy_in_pieces(&sources, &schema, format, &mut writer, &ctx.cancel).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                // A quote: values may span lines, so the files are read in one stream.
+                writer = ctx.dataset_writer(MAIN_DATASET, schema.clone())?;
+                match stream_read(&sources, &schema, format).await {
+                    Ok(stream) => copy_stream(stream, &mut writer, &ctx.cancel).await,
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         };
         let bad = match fast {
@@ -242,7 +251,7 @@ fn schema_of(
 }
 
 /// DataFusion's CSV reader over the files in order, one partition so rows keep the files' order.
-async fn fast_read(
+async fn stream_read(
     sources: &[SourceFile],
     schema: &datafusion::arrow::datatypes::Schema,
     format: CsvFormat,

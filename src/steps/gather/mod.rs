@@ -4,6 +4,7 @@ pub mod bad_rows;
 pub mod csv;
 mod csv_checked;
 mod csv_infer;
+mod csv_pieces;
 pub mod files;
 pub mod http;
 pub mod json;

@@ -11,6 +11,7 @@ use datafusion::arrow::row::{RowConverter, SortField};
 
 use super::config::{Dedupe, Keep};
 use super::table::Table;
+use crate::data::FastHash;
 use crate::steps::StepError;
 
 pub fn apply(table: &mut Table, rule: &Dedupe) -> Result<(), StepError> {
@@ -41,7 +42,8 @@ pub fn apply(table: &mut Table, rule: &Dedupe) -> Result<(), StepError> {
     let rows = table.rows();
     let winners: Vec<usize> = match &rule.order_by {
         None => {
-            let mut chosen: HashMap<&[u8], usize> = HashMap::with_capacity(rows);
+            let mut chosen: HashMap<&[u8], usize, FastHash> =
+                HashMap::with_capacity_and_hasher(rows, FastHash::default());
             for row in 0..rows {
                 match chosen.entry(keys.row(row).data()) {
                     Entry::Vacant(slot) => {
@@ -68,7 +70,8 @@ pub fn apply(table: &mut Table, rule: &Dedupe) -> Result<(), StepError> {
                 options,
             )])?;
             let order_rows = order_converter.convert_columns(&[order])?;
-            let mut chosen: HashMap<&[u8], usize> = HashMap::with_capacity(rows);
+            let mut chosen: HashMap<&[u8], usize, FastHash> =
+                HashMap::with_capacity_and_hasher(rows, FastHash::default());
             for row in 0..rows {
                 match chosen.entry(keys.row(row).data()) {
                     Entry::Vacant(slot) => {

@@ -2,9 +2,10 @@
 //! reject their row (or become null with `on_invalid: null`); a null stays null (that is
 //! `drop_missing`'s business). Reasons never quote the address.
 
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, StringArray};
+use datafusion::arrow::array::{Array, StringBuilder};
 use regex::Regex;
 
 use super::config::{EmailRule, OnInvalidEmail};
@@ -36,27 +37,39 @@ pub fn is_valid(address: &str) -> bool {
         && EMAIL.is_match(address)
 }
 
+/// Trimmed and lowercased, copied only when that changes it (most addresses are already clean).
+fn normalise(value: &str) -> Cow<'_, str> {
+    let trimmed = value.trim();
+    if trimmed.is_ascii() && !trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Borrowed(trimmed)
+    } else {
+        Cow::Owned(trimmed.to_lowercase())
+    }
+}
+
 pub fn apply(table: &mut Table, rule: &EmailRule) -> Result<(), StepError> {
     let name = rule.column();
     let text = table.text_column(name)?;
     let mut changed = 0;
     let mut invalid = vec![false; text.len()];
-    let normalised: StringArray = text
-        .iter()
-        .enumerate()
-        .map(|(row, value)| {
-            let value = value?;
-            let clean = value.trim().to_lowercase();
-            if clean != value {
-                changed += 1;
-            }
-            if !is_valid(&clean) {
-                invalid[row] = true;
-                return None;
-            }
-            Some(clean)
-        })
-        .collect();
+    let mut normalised = StringBuilder::with_capacity(text.len(), text.value_data().len());
+    for (row, value) in text.iter().enumerate() {
+        let Some(value) = value else {
+            normalised.append_null();
+            continue;
+        };
+        let clean = normalise(value);
+        if clean != value {
+            changed += 1;
+        }
+        if is_valid(&clean) {
+            normalised.append_value(clean);
+        } else {
+            invalid[row] = true;
+            normalised.append_null();
+        }
+    }
+    let normalised = normalised.finish();
     let count = invalid.iter().filter(|i| **i).count();
     table.replace(name, Arc::new(normalised))?;
     table.count_changed(changed);

@@ -217,9 +217,12 @@ pub fn input_dataset(config: &CleanConfig, ctx: &StepContext) -> Result<DatasetR
 pub fn read_all(path: &std::path::Path) -> Result<RecordBatch, StepError> {
     let file = File::open(path)
         .map_err(|e| StepError::new(format!("cannot open {}: {e}", path.display())))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| StepError::permanent(format!("cannot read {}: {e}", path.display())))?
-        .with_batch_size(65_536)
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| StepError::permanent(format!("cannot read {}: {e}", path.display())))?;
+    // One batch of every row, read straight into place rather than read in parts and copied.
+    let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let reader = builder
+        .with_batch_size(rows.max(1))
         .build()
         .map_err(|e| StepError::permanent(format!("cannot read {}: {e}", path.display())))?;
     let schema = reader.schema();

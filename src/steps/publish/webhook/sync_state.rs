@@ -33,9 +33,7 @@ pub struct Entry {
 /// Keyed by customer key; hashed with foldhash, as these maps hold one entry per contact.
 pub type SyncState = HashMap<String, Entry, FastHash>;
 
-/// The hasher of per-contact maps: keys are the user's own customer ids, not an attacker's
-/// input, and SipHash showed in profiles of large publishes.
-pub type FastHash = foldhash::fast::RandomState;
+pub use crate::data::FastHash;
 
 /// What the endpoint holds according to earlier runs, and where that came from.
 pub struct Previous {

@@ -7,7 +7,7 @@
 //! a line, so the rows, their order and their values are those the one-stream reader gives.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -29,7 +29,7 @@ const PIECE_BYTES: u64 = 8 << 20;
 /// Rows per batch, as DataFusion's reader makes them.
 const BATCH_ROWS: usize = 8192;
 
-/// How far the line-end search reads at a time.
+/// How much is read at a time when looking for a line end (after a header, past a piece).
 const SEARCH_BYTES: usize = 64 << 10;
 
 #[derive(Debug)]
@@ -68,15 +68,22 @@ fn pieces_of(
     for source in files {
         let cannot_read =
             |e: std::io::Error| StepError::new(format!("cannot read `{}`: {e}", source.name));
-        let mut file = File::open(&source.path).map_err(cannot_read)?;
+        let file = File::open(&source.path).map_err(cannot_read)?;
         let file_len = file.metadata().map_err(cannot_read)?.len();
         let first_row = if format.header {
             let mut header = Vec::new();
-            let found = read_through_line_end(&mut file, &mut header).map_err(cannot_read)?;
+            BufReader::with_capacity(SEARCH_BYTES, file)
+                .read_until(b'\n', &mut header)
+                .map_err(cannot_read)?;
             if header.contains(&b'"') {
                 return Ok(None);
             }
-            if found { header.len() as u64 } else { file_len }
+            // Without a line end the file is a header alone.
+            if header.ends_with(b"\n") {
+                header.len() as u64
+            } else {
+                file_len
+            }
         } else {
             0
         };
@@ -97,23 +104,6 @@ fn pieces_of(
         }
     }
     Ok(Some(pieces))
-}
-
-/// Reads from the reader's position through the next `\n` (kept) or to the end of the file;
-/// `true` when a `\n` was found.
-fn read_through_line_end(reader: &mut impl Read, into: &mut Vec<u8>) -> std::io::Result<bool> {
-    let mut chunk = vec![0; SEARCH_BYTES];
-    loop {
-        let read = reader.read(&mut chunk)?;
-        if read == 0 {
-            return Ok(false);
-        }
-        if let Some(at) = chunk[..read].iter().position(|b| *b == b'\n') {
-            into.extend_from_slice(&chunk[..=at]);
-            return Ok(true);
-        }
-        into.extend_from_slice(&chunk[..read]);
-    }
 }
 
 impl Piece {
@@ -149,7 +139,7 @@ impl Piece {
         }
         // The last line that starts in the piece runs on to its end.
         if self.end < self.file_len && bytes.last() != Some(&b'\n') {
-            read_through_line_end(&mut reader, &mut bytes)?;
+            reader.read_until(b'\n', &mut bytes)?;
         }
         bytes.drain(..first);
         Ok(bytes)

@@ -74,7 +74,7 @@ fn main() {
     let x = Matrix::new(&data, COLS);
     println!(
         "k-means, {rows} x {COLS}, k = {K}, k-means++ (greedy), n_init 1, max_iter 300, tol 1e-4, seeds {SEEDS:?}, {} threads",
-        segflow::steps::segment::parallel::threads()
+        segflow::data::cores()
     );
 
     let mut seconds = 0.0;

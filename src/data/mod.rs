@@ -19,3 +19,8 @@ pub use value_free::{message_of, without_values};
 /// The hasher of per-customer maps (publish state, dedupe keys): keys are the user's own customer
 /// ids, not an attacker's input, and SipHash showed in profiles of large publishes and cleans.
 pub type FastHash = foldhash::fast::RandomState;
+
+/// The cores this process may use (1 when the system does not say).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}

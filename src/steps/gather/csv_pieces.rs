@@ -193,7 +193,7 @@ async fn copy_in_pieces_of(
         return Ok(false);
     };
     // One piece per core decoding, one more read ahead; the writer encodes beside them.
-    let in_flight = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
+    let in_flight = crate::data::cores() + 1;
     let mut decoded = futures::stream::iter(pieces.into_iter().map(|piece| {
         let schema = schema.clone();
         tokio::task::spawn_blocking(move || piece.decode(schema, format))

@@ -3,14 +3,8 @@
 //! boundaries do not depend on the number of threads, so sums (and so results) are the same on
 //! any machine.
 
-use std::num::NonZeroUsize;
-
 /// Rows per block: big enough to keep thread overhead small, small enough to balance load.
 pub const BLOCK: usize = 8192;
-
-pub fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
-}
 
 /// `f(start, end)` for each block of `0..rows`; the results in block order.
 pub fn map_blocks<T, F>(rows: usize, f: F) -> Vec<T>
@@ -19,7 +13,7 @@ where
     F: Fn(usize, usize) -> T + Sync,
 {
     let blocks = rows.div_ceil(BLOCK);
-    let threads = threads().min(blocks.max(1));
+    let threads = crate::data::cores().min(blocks.max(1));
     if threads <= 1 {
         return (0..blocks)
             .map(|b| f(b * BLOCK, ((b + 1) * BLOCK).min(rows)))
@@ -57,7 +51,7 @@ where
     assert_eq!(a.len(), b.len(), "per-row buffers have one entry per row");
     let rows = a.len();
     let blocks = rows.div_ceil(BLOCK);
-    let threads = threads().min(blocks.max(1));
+    let threads = crate::data::cores().min(blocks.max(1));
     // Per thread: (block index, its rows of `a`, its rows of `b`).
     type Share<'s, A, B> = Vec<(usize, &'s mut [A], &'s mut [B])>;
     let mut shares: Vec<Share<'_, A, B>> = (0..threads).map(|_| Vec::new()).collect();

@@ -107,8 +107,9 @@ fn pieces_of(
 }
 
 impl Piece {
-    /// The bytes of the lines that start in this piece.
-    fn lines(&self) -> std::io::Result<Vec<u8>> {
+    /// The bytes read for this piece, and where in them the lines that start in the piece
+    /// begin (the bytes before are the end of an earlier piece's last line).
+    fn lines(&self) -> std::io::Result<(Vec<u8>, usize)> {
         let mut file = File::open(self.path.as_ref())?;
         // One byte before the start tells whether a line starts right there.
         let from = if self.start == self.first_row {
@@ -135,20 +136,20 @@ impl Piece {
         if first >= bytes.len() {
             // The line that crosses into this piece started earlier and belongs to an earlier
             // piece, which reads it to its end.
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         }
         // The last line that starts in the piece runs on to its end.
         if self.end < self.file_len && bytes.last() != Some(&b'\n') {
             reader.read_until(b'\n', &mut bytes)?;
         }
-        bytes.drain(..first);
-        Ok(bytes)
+        Ok((bytes, first))
     }
 
     fn decode(&self, schema: SchemaRef, format: CsvFormat) -> Result<Vec<RecordBatch>, PieceError> {
-        let bytes = self.lines().map_err(|e| {
+        let (read, first) = self.lines().map_err(|e| {
             PieceError::Failed(StepError::new(format!("cannot read `{}`: {e}", self.name)))
         })?;
+        let bytes = &read[first..];
         if bytes.contains(&b'"') {
             return Err(PieceError::Quoted);
         }
@@ -156,7 +157,7 @@ impl Piece {
             .with_header(false)
             .with_delimiter(format.delimiter)
             .with_batch_size(BATCH_ROWS)
-            .build_buffered(bytes.as_slice())?;
+            .build_buffered(bytes)?;
         let batches = reader.collect::<Result<Vec<_>, _>>()?;
         Ok(batches)
     }
@@ -248,7 +249,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = source(dir.path(), "t.csv", text);
         let pieces = pieces_of(&[file], format, size).unwrap().unwrap();
-        pieces.iter().map(|p| p.lines().unwrap()).collect()
+        pieces
+            .iter()
+            .map(|p| {
+                let (read, first) = p.lines().unwrap();
+                read[first..].to_vec()
+            })
+            .collect()
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub struct Entry {
 /// Keyed by customer key; hashed with foldhash, as these maps hold one entry per contact.
 pub type SyncState = HashMap<String, Entry, FastHash>;
 
-pub use crate::data::FastHash;
+use crate::data::FastHash;
 
 /// What the endpoint holds according to earlier runs, and where that came from.
 pub struct Previous {

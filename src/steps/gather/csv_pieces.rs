@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::csv::ReaderBuilder;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -31,6 +31,29 @@ const BATCH_ROWS: usize = 8192;
 
 /// How much is read at a time when looking for a line end (after a header, past a piece).
 const SEARCH_BYTES: usize = 64 << 10;
+
+/// The read buffers of pieces that are done, for the next pieces to read into: a fresh 8 MB
+/// buffer per piece would be new memory, which the kernel zeroes page by page before use.
+#[derive(Default, Clone)]
+struct Buffers(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl Buffers {
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .map(|mut free| free.pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    fn give_back(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        if let Ok(mut free) = self.0.lock() {
+            free.push(buffer);
+        }
+    }
+}
 
 #[derive(Debug)]
 pub enum PieceError {
@@ -107,9 +130,10 @@ fn pieces_of(
 }
 
 impl Piece {
-    /// The bytes read for this piece, and where in them the lines that start in the piece
-    /// begin (the bytes before are the end of an earlier piece's last line).
-    fn lines(&self) -> std::io::Result<(Vec<u8>, usize)> {
+    /// Reads this piece into `bytes` (empty on entry) and returns where in them the lines that
+    /// start in the piece begin (the bytes before are the end of an earlier piece's last line).
+    fn lines(&self, bytes: &mut Vec<u8>) -> std::io::Result<usize> {
+        debug_assert!(bytes.is_empty(), "a piece is read into an empty buffer");
         let mut file = File::open(self.path.as_ref())?;
         // One byte before the start tells whether a line starts right there.
         let from = if self.start == self.first_row {
@@ -119,10 +143,8 @@ impl Piece {
         };
         file.seek(SeekFrom::Start(from))?;
         let mut reader = BufReader::with_capacity(SEARCH_BYTES, file);
-        let mut bytes = Vec::with_capacity((self.end - from) as usize + SEARCH_BYTES);
-        (&mut reader)
-            .take(self.end - from)
-            .read_to_end(&mut bytes)?;
+        bytes.reserve((self.end - from) as usize + SEARCH_BYTES);
+        (&mut reader).take(self.end - from).read_to_end(bytes)?;
         // The first line that starts in the piece: right at the file's first row, or after the
         // first `\n` at or after the byte before `start`.
         let first = if from == self.start {
@@ -136,23 +158,41 @@ impl Piece {
         if first >= bytes.len() {
             // The line that crosses into this piece started earlier and belongs to an earlier
             // piece, which reads it to its end.
-            return Ok((Vec::new(), 0));
+            return Ok(bytes.len());
         }
         // The last line that starts in the piece runs on to its end.
         if self.end < self.file_len && bytes.last() != Some(&b'\n') {
-            reader.read_until(b'\n', &mut bytes)?;
+            reader.read_until(b'\n', bytes)?;
         }
-        Ok((bytes, first))
+        Ok(first)
     }
 
-    fn decode(&self, schema: SchemaRef, format: CsvFormat) -> Result<Vec<RecordBatch>, PieceError> {
-        let (read, first) = self.lines().map_err(|e| {
+    fn decode(
+        &self,
+        schema: SchemaRef,
+        format: CsvFormat,
+        buffers: &Buffers,
+    ) -> Result<Vec<RecordBatch>, PieceError> {
+        let mut read = buffers.take();
+        let decoded = self.decode_into(schema, format, &mut read);
+        buffers.give_back(read);
+        decoded
+    }
+
+    fn decode_into(
+        &self,
+        schema: SchemaRef,
+        format: CsvFormat,
+        read: &mut Vec<u8>,
+    ) -> Result<Vec<RecordBatch>, PieceError> {
+        let first = self.lines(read).map_err(|e| {
             PieceError::Failed(StepError::new(format!("cannot read `{}`: {e}", self.name)))
         })?;
         let bytes = &read[first..];
         if bytes.contains(&b'"') {
             return Err(PieceError::Quoted);
         }
+        // The batches are built in their own arrays, so the buffer is free once they are.
         let reader = ReaderBuilder::new(schema)
             .with_header(false)
             .with_delimiter(format.delimiter)
@@ -195,9 +235,11 @@ async fn copy_in_pieces_of(
     };
     // One piece per core decoding, one more read ahead; the writer encodes beside them.
     let in_flight = crate::data::cores() + 1;
+    let buffers = Buffers::default();
     let mut decoded = futures::stream::iter(pieces.into_iter().map(|piece| {
         let schema = schema.clone();
-        tokio::task::spawn_blocking(move || piece.decode(schema, format))
+        let buffers = buffers.clone();
+        tokio::task::spawn_blocking(move || piece.decode(schema, format, &buffers))
     }))
     .buffered(in_flight);
     loop {
@@ -252,7 +294,8 @@ mod tests {
         pieces
             .iter()
             .map(|p| {
-                let (read, first) = p.lines().unwrap();
+                let mut read = Vec::new();
+                let first = p.lines(&mut read).unwrap();
                 read[first..].to_vec()
             })
             .collect()

@@ -16,7 +16,7 @@ use crate::steps::StepError;
 pub fn apply(table: &mut Table, rules: &IndexMap<String, CastRule>) -> Result<(), StepError> {
     let mut reasons: Vec<Option<String>> = vec![None; table.rows()];
     for (name, rule) in rules {
-        let column = table.column(name)?.clone();
+        let column = table.column(name)?;
         let target = rule.target();
         let (array, failed) = match rule.format() {
             Some(format) => with_format(&column, target, format, name)?,

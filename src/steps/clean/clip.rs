@@ -16,7 +16,7 @@ use crate::steps::StepError;
 
 pub fn apply(table: &mut Table, rules: &IndexMap<String, ClipRule>) -> Result<(), StepError> {
     for (name, rule) in rules {
-        let column = table.column(name)?.clone();
+        let column = table.column(name)?;
         let floats = as_floats(&column, "clip", name)?;
         let sorted = sorted_values(&floats);
         let bounds = match rule {

@@ -29,7 +29,7 @@ pub fn apply(table: &mut Table, rule: &Dedupe) -> Result<(), StepError> {
     };
     let key_columns: Vec<ArrayRef> = key_names
         .iter()
-        .map(|k| table.column(k).cloned())
+        .map(|k| table.column(k))
         .collect::<Result<_, _>>()?;
     let converter = RowConverter::new(
         key_columns
@@ -59,7 +59,7 @@ pub fn apply(table: &mut Table, rule: &Dedupe) -> Result<(), StepError> {
             chosen.into_values().collect()
         }
         Some(order_by) => {
-            let order = table.column(order_by)?.clone();
+            let order = table.column(order_by)?;
             // Encoded so that byte order is value order; nulls never win.
             let options = SortOptions {
                 descending: rule.keep == Keep::Last,

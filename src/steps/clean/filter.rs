@@ -20,7 +20,9 @@ pub fn apply(table: &mut Table, condition: &str) -> Result<(), StepError> {
     let physical = session
         .create_physical_expr(expression, &schema)
         .map_err(|e| StepError::permanent(format!("filter: {}", first_line(&e.to_string()))))?;
-    let result = physical.evaluate(table.batch())?.into_array(table.rows())?;
+    let result = physical
+        .evaluate(&table.batch()?)?
+        .into_array(table.rows())?;
     let Some(keep) = result.as_any().downcast_ref::<BooleanArray>() else {
         return Err(StepError::permanent(format!(
             "filter: the condition gives {} values, not true/false; write a comparison like `amount > 0`",

@@ -28,7 +28,7 @@ pub fn drop_missing(table: &mut Table, columns: &Columns) -> Result<(), StepErro
     };
     let mut reasons: Vec<Option<String>> = vec![None; table.rows()];
     for name in &names {
-        let missing = missing_mask(table.column(name)?)?;
+        let missing = missing_mask(&table.column(name)?)?;
         for (row, is_missing) in missing.into_iter().enumerate() {
             if is_missing && reasons[row].is_none() {
                 reasons[row] = Some(format!("missing `{name}`"));
@@ -40,7 +40,7 @@ pub fn drop_missing(table: &mut Table, columns: &Columns) -> Result<(), StepErro
 
 pub fn fill(table: &mut Table, rules: &IndexMap<String, FillRule>) -> Result<(), StepError> {
     for (name, rule) in rules {
-        let column = table.column(name)?.clone();
+        let column = table.column(name)?;
         let missing = missing_mask(&column)?;
         let count = missing.iter().filter(|m| **m).count();
         // Blank text counts as missing: make it null so the fill reaches it.

@@ -15,7 +15,7 @@ use crate::steps::StepError;
 
 pub fn apply(table: &mut Table, rules: &IndexMap<String, Scaling>) -> Result<(), StepError> {
     for (name, scaling) in rules {
-        let floats = as_floats(table.column(name)?, "standardize", name)?;
+        let floats = as_floats(&table.column(name)?, "standardize", name)?;
         let (offset, scale) = match scaling {
             Scaling::Zscore => match mean_std(&floats) {
                 Some((mean, std)) => (mean, std),

@@ -152,7 +152,7 @@ impl Kind for Clean {
         let rejected = table.rejected(&input)?;
         let rejected_count = table.rejected_count();
         let rows_in = input.num_rows();
-        let cleaned = table.into_batch();
+        let cleaned = table.into_batch()?;
         let rows = cleaned.num_rows();
         ctx.write_dataset(MAIN_DATASET, cleaned.schema(), &[cleaned])?;
         ctx.write_dataset(REJECTED_DATASET, rejected.schema(), &[rejected])?;

@@ -1,12 +1,16 @@
 //! The table `clean` works on: the current rows, where each came from in the input (so rejected
 //! rows can be shown as they arrived), and what each operation did.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, StringArray, UInt64Array};
-use datafusion::arrow::compute::{filter, filter_record_batch, take};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, BooleanBufferBuilder, StringArray, UInt64Array,
+};
+use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::compute::{filter, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use serde_json::{Map, Value, json};
 
 use crate::data::{as_text, describe_type};
@@ -14,11 +18,26 @@ use crate::spec::suggest;
 use crate::steps::StepError;
 
 pub struct Table {
-    batch: RecordBatch,
+    schema: SchemaRef,
+    columns: Vec<LazyColumn>,
+    rows: usize,
+    /// The masks each dropping operation applied, oldest first: mask `g` takes the rows of
+    /// generation `g` to those of generation `g + 1`.
+    masks: Vec<BooleanBuffer>,
+    /// Masks that take a generation's rows straight to the current ones, made when needed.
+    composed: HashMap<usize, BooleanArray>,
     /// The input row each current row came from.
     positions: UInt64Array,
     rejections: Vec<Rejection>,
     current: Option<OperationStats>,
+}
+
+/// A column as it was at some generation of the table: rows are only taken out of it when an
+/// operation reads it, so a column no operation touches is filtered once, at the end, however
+/// many operations dropped rows.
+struct LazyColumn {
+    array: ArrayRef,
+    generation: usize,
 }
 
 /// A row rejected for cause.
@@ -61,7 +80,18 @@ impl Table {
     pub fn new(batch: RecordBatch) -> Self {
         let positions = UInt64Array::from_iter_values(0..batch.num_rows() as u64);
         Table {
-            batch,
+            schema: batch.schema(),
+            rows: batch.num_rows(),
+            columns: batch
+                .columns()
+                .iter()
+                .map(|array| LazyColumn {
+                    array: array.clone(),
+                    generation: 0,
+                })
+                .collect(),
+            masks: Vec::new(),
+            composed: HashMap::new(),
             positions,
             rejections: Vec::new(),
             current: None,
@@ -69,19 +99,56 @@ impl Table {
     }
 
     pub fn rows(&self) -> usize {
-        self.batch.num_rows()
+        self.rows
     }
 
     pub fn schema(&self) -> SchemaRef {
-        self.batch.schema()
+        self.schema.clone()
     }
 
-    pub fn batch(&self) -> &RecordBatch {
-        &self.batch
+    /// Every column with the current rows.
+    pub fn batch(&mut self) -> Result<RecordBatch, StepError> {
+        let columns = (0..self.columns.len())
+            .map(|index| self.current_column(index))
+            .collect::<Result<Vec<_>, _>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(self.rows));
+        Ok(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &options,
+        )?)
     }
 
-    pub fn into_batch(self) -> RecordBatch {
-        self.batch
+    pub fn into_batch(mut self) -> Result<RecordBatch, StepError> {
+        self.batch()
+    }
+
+    /// Column `index` with the current rows: the rows dropped since it was last read are taken
+    /// out now, all at once.
+    fn current_column(&mut self, index: usize) -> Result<ArrayRef, StepError> {
+        let now = self.masks.len();
+        let generation = self.columns[index].generation;
+        if generation < now {
+            let mask = self.composed_mask(generation);
+            let column = &mut self.columns[index];
+            column.array = filter(column.array.as_ref(), &mask)?;
+            column.generation = now;
+        }
+        Ok(self.columns[index].array.clone())
+    }
+
+    /// The mask from generation `from`'s rows to the current ones.
+    fn composed_mask(&mut self, from: usize) -> BooleanArray {
+        if let Some(mask) = self.composed.get(&from) {
+            return mask.clone();
+        }
+        let mut mask = self.masks[from].clone();
+        for next in &self.masks[from + 1..] {
+            mask = compose(&mask, next);
+        }
+        let mask = BooleanArray::new(mask, None);
+        self.composed.insert(from, mask.clone());
+        mask
     }
 
     pub fn begin(&mut self, operation: &'static str) {
@@ -122,10 +189,9 @@ impl Table {
 
     /// The column's index, or an error naming the columns there are.
     pub fn index_of(&self, column: &str) -> Result<usize, StepError> {
-        self.batch.schema().index_of(column).map_err(|_| {
+        self.schema.index_of(column).map_err(|_| {
             let names: Vec<String> = self
-                .batch
-                .schema()
+                .schema
                 .fields()
                 .iter()
                 .map(|f| f.name().clone())
@@ -141,14 +207,16 @@ impl Table {
         })
     }
 
-    pub fn column(&self, column: &str) -> Result<&ArrayRef, StepError> {
-        Ok(self.batch.column(self.index_of(column)?))
+    /// A column with the current rows.
+    pub fn column(&mut self, column: &str) -> Result<ArrayRef, StepError> {
+        let index = self.index_of(column)?;
+        self.current_column(index)
     }
 
     /// A text column as Utf8, or an error saying it is not text.
-    pub fn text_column(&self, column: &str) -> Result<StringArray, StepError> {
+    pub fn text_column(&mut self, column: &str) -> Result<StringArray, StepError> {
         let array = self.column(column)?;
-        as_text(array)?.ok_or_else(|| {
+        as_text(&array)?.ok_or_else(|| {
             StepError::permanent(format!(
                 "{}: column `{column}` is {}, not text",
                 self.operation(),
@@ -159,8 +227,7 @@ impl Table {
 
     /// The names of all text columns.
     pub fn text_columns(&self) -> Vec<String> {
-        self.batch
-            .schema()
+        self.schema
             .fields()
             .iter()
             .filter(|f| {
@@ -174,14 +241,29 @@ impl Table {
     }
 
     /// Replaces a column (its type may change).
+    /// Replaces a column (its type may change) with one of the current rows.
     pub fn replace(&mut self, column: &str, array: ArrayRef) -> Result<(), StepError> {
         let index = self.index_of(column)?;
-        let schema = self.batch.schema();
-        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        if array.len() != self.rows {
+            return Err(StepError::permanent(format!(
+                "{}: column `{column}` came out with {} rows instead of {}",
+                self.operation(),
+                array.len(),
+                self.rows
+            )));
+        }
+        let mut fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         fields[index] = Field::new(column, array.data_type().clone(), true);
-        let mut columns = self.batch.columns().to_vec();
-        columns[index] = array;
-        self.batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        self.schema = Arc::new(Schema::new(fields));
+        self.columns[index] = LazyColumn {
+            array,
+            generation: self.masks.len(),
+        };
         Ok(())
     }
 
@@ -223,7 +305,22 @@ impl Table {
         } else {
             keep.clone()
         };
-        self.batch = filter_record_batch(&self.batch, &keep)?;
+        if keep.len() != self.rows {
+            return Err(StepError::permanent(format!(
+                "{}: a mask of {} rows for a table of {}",
+                self.operation(),
+                keep.len(),
+                self.rows
+            )));
+        }
+        let kept = keep.true_count();
+        if kept == self.rows {
+            return Ok(());
+        }
+        // The columns are filtered when next read; only the positions are kept current.
+        self.masks.push(keep.values().clone());
+        self.composed.clear();
+        self.rows = kept;
         let positions = filter(&self.positions, &keep)?;
         self.positions = positions
             .as_any()
@@ -261,6 +358,20 @@ impl Table {
     }
 }
 
+/// `first` then `then`: `then` has one bit per row `first` keeps, and a row is kept when both
+/// keep it.
+fn compose(first: &BooleanBuffer, then: &BooleanBuffer) -> BooleanBuffer {
+    debug_assert_eq!(first.count_set_bits(), then.len());
+    let mut both = BooleanBufferBuilder::new(first.len());
+    both.append_n(first.len(), false);
+    for (kept, row) in first.set_indices().enumerate() {
+        if then.value(kept) {
+            both.set_bit(row, true);
+        }
+    }
+    both.finish()
+}
+
 /// The input's columns plus `operation` and `reason` (renamed with a leading `_` if the input
 /// has columns of those names).
 pub fn rejected_schema(input: &SchemaRef) -> SchemaRef {
@@ -288,4 +399,109 @@ pub fn missing_mask(array: &ArrayRef) -> Result<Vec<bool>, StepError> {
             .collect());
     }
     Ok((0..array.len()).map(|i| array.is_null(i)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn ids(array: &ArrayRef) -> Vec<i64> {
+        array
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .values()
+            .to_vec()
+    }
+
+    fn table(rows: i64) -> Table {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("copy", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..rows)),
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("n{i}")),
+                )),
+                Arc::new(Int64Array::from_iter_values(0..rows)),
+            ],
+        )
+        .unwrap();
+        Table::new(batch)
+    }
+
+    #[test]
+    fn compose_keeps_a_row_when_both_masks_keep_it() {
+        let first = BooleanBuffer::from(vec![true, false, true, true, false]);
+        let then = BooleanBuffer::from(vec![false, true, true]);
+        let both: Vec<bool> = compose(&first, &then).iter().collect();
+        assert_eq!(both, [false, false, true, true, false]);
+    }
+
+    #[test]
+    fn columns_read_late_and_replaced_midway_get_the_same_rows_as_eager_filtering() {
+        let mut table = table(20);
+        table.begin("test");
+        // Reject the multiples of 3, then replace `name` with the current rows, then drop the
+        // odd ids, then drop ids above 13: `copy` is read only at the end.
+        let current = ids(&table.column("id").unwrap());
+        table
+            .reject(
+                current
+                    .iter()
+                    .map(|i| (i % 3 == 0).then(|| "three".to_string()))
+                    .collect(),
+            )
+            .unwrap();
+        let names = table.text_column("name").unwrap();
+        let upper: StringArray = names.iter().map(|n| n.map(str::to_uppercase)).collect();
+        table.replace("name", Arc::new(upper)).unwrap();
+        let even: BooleanArray = ids(&table.column("id").unwrap())
+            .iter()
+            .map(|i| Some(i % 2 == 0))
+            .collect();
+        table.drop_unless(&even).unwrap();
+        let small: BooleanArray = ids(&table.column("id").unwrap())
+            .iter()
+            .map(|i| if *i == 8 { None } else { Some(*i <= 13) })
+            .collect();
+        table.drop_unless(&small).unwrap();
+        let stats = table.end();
+        assert_eq!((stats.rejected, stats.dropped, stats.rows_out), (7, 10, 3));
+
+        let expected = [2, 4, 10];
+        assert_eq!(table.rows(), 3);
+        assert_eq!(table.positions.values().to_vec(), [2, 4, 10]);
+        let batch = table.batch().unwrap();
+        assert_eq!(ids(batch.column(0)), expected);
+        assert_eq!(ids(batch.column(2)), expected);
+        let names: Vec<&str> = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .iter()
+            .map(Option::unwrap)
+            .collect();
+        assert_eq!(names, ["N2", "N4", "N10"]);
+        let rejected: Vec<u64> = table.rejections.iter().map(|r| r.position).collect();
+        assert_eq!(rejected, [0, 3, 6, 9, 12, 15, 18]);
+    }
+
+    #[test]
+    fn a_replacement_of_the_wrong_length_is_an_error_not_a_panic() {
+        let mut table = table(4);
+        table.begin("test");
+        let error = table
+            .replace("copy", Arc::new(Int64Array::from(vec![1, 2])))
+            .unwrap_err();
+        assert!(error.to_string().contains("2 rows instead of 4"), "{error}");
+    }
 }

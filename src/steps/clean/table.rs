@@ -240,18 +240,10 @@ impl Table {
             .collect()
     }
 
-    /// Replaces a column (its type may change).
     /// Replaces a column (its type may change) with one of the current rows.
     pub fn replace(&mut self, column: &str, array: ArrayRef) -> Result<(), StepError> {
         let index = self.index_of(column)?;
-        if array.len() != self.rows {
-            return Err(StepError::permanent(format!(
-                "{}: column `{column}` came out with {} rows instead of {}",
-                self.operation(),
-                array.len(),
-                self.rows
-            )));
-        }
+        self.check_rows(&format!("column `{column}`"), array.len())?;
         let mut fields: Vec<Field> = self
             .schema
             .fields()
@@ -298,6 +290,18 @@ impl Table {
         Ok(())
     }
 
+    /// An operation's per-row result must have one entry per current row.
+    fn check_rows(&self, what: &str, rows: usize) -> Result<(), StepError> {
+        if rows == self.rows {
+            return Ok(());
+        }
+        Err(StepError::permanent(format!(
+            "{}: {what} came out with {rows} rows instead of {}",
+            self.operation(),
+            self.rows
+        )))
+    }
+
     fn keep(&mut self, keep: &BooleanArray) -> Result<(), StepError> {
         // A null in the mask counts as false.
         let keep = if keep.null_count() > 0 {
@@ -305,14 +309,7 @@ impl Table {
         } else {
             keep.clone()
         };
-        if keep.len() != self.rows {
-            return Err(StepError::permanent(format!(
-                "{}: a mask of {} rows for a table of {}",
-                self.operation(),
-                keep.len(),
-                self.rows
-            )));
-        }
+        self.check_rows("the mask of rows to keep", keep.len())?;
         let kept = keep.true_count();
         if kept == self.rows {
             return Ok(());

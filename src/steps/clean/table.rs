@@ -20,13 +20,13 @@ use crate::steps::StepError;
 pub struct Table {
     schema: SchemaRef,
     columns: Vec<LazyColumn>,
-    rows: usize,
     /// The masks each dropping operation applied, oldest first: mask `g` takes the rows of
     /// generation `g` to those of generation `g + 1`.
     masks: Vec<BooleanBuffer>,
     /// Masks that take a generation's rows straight to the current ones, made when needed.
     composed: HashMap<usize, BooleanArray>,
-    /// The input row each current row came from.
+    /// The input row each current row came from (one entry per current row, so also how many
+    /// rows there are).
     positions: UInt64Array,
     rejections: Vec<Rejection>,
     current: Option<OperationStats>,
@@ -81,7 +81,6 @@ impl Table {
         let positions = UInt64Array::from_iter_values(0..batch.num_rows() as u64);
         Table {
             schema: batch.schema(),
-            rows: batch.num_rows(),
             columns: batch
                 .columns()
                 .iter()
@@ -99,7 +98,7 @@ impl Table {
     }
 
     pub fn rows(&self) -> usize {
-        self.rows
+        self.positions.len()
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -111,7 +110,7 @@ impl Table {
         let columns = (0..self.columns.len())
             .map(|index| self.current_column(index))
             .collect::<Result<Vec<_>, _>>()?;
-        let options = RecordBatchOptions::new().with_row_count(Some(self.rows));
+        let options = RecordBatchOptions::new().with_row_count(Some(self.rows()));
         Ok(RecordBatch::try_new_with_options(
             self.schema.clone(),
             columns,
@@ -292,13 +291,13 @@ impl Table {
 
     /// An operation's per-row result must have one entry per current row.
     fn check_rows(&self, what: &str, rows: usize) -> Result<(), StepError> {
-        if rows == self.rows {
+        let current = self.rows();
+        if rows == current {
             return Ok(());
         }
         Err(StepError::permanent(format!(
-            "{}: {what} came out with {rows} rows instead of {}",
+            "{}: {what} came out with {rows} rows instead of {current}",
             self.operation(),
-            self.rows
         )))
     }
 
@@ -311,13 +310,12 @@ impl Table {
         };
         self.check_rows("the mask of rows to keep", keep.len())?;
         let kept = keep.true_count();
-        if kept == self.rows {
+        if kept == self.rows() {
             return Ok(());
         }
         // The columns are filtered when next read; only the positions are kept current.
         self.masks.push(keep.values().clone());
         self.composed.clear();
-        self.rows = kept;
         let positions = filter(&self.positions, &keep)?;
         self.positions = positions
             .as_any()

@@ -39,12 +39,8 @@ struct Buffers(Arc<Mutex<Vec<Vec<u8>>>>);
 
 impl Buffers {
     fn take(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .map(|mut free| free.pop())
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+        let free = self.0.lock().ok().and_then(|mut free| free.pop());
+        free.unwrap_or_default()
     }
 
     fn give_back(&self, mut buffer: Vec<u8>) {

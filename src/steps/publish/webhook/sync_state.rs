@@ -15,7 +15,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::ledger::{self, SyncChange};
 use super::preset::Action;
-use crate::data::{DataError, DatasetRef};
+use crate::data::{DataError, DatasetRef, FastHash};
 use crate::steps::StepContext;
 use crate::store::StepState;
 
@@ -32,8 +32,6 @@ pub struct Entry {
 
 /// Keyed by customer key; hashed with foldhash, as these maps hold one entry per contact.
 pub type SyncState = HashMap<String, Entry, FastHash>;
-
-use crate::data::FastHash;
 
 /// What the endpoint holds according to earlier runs, and where that came from.
 pub struct Previous {

@@ -4,6 +4,7 @@ mod checked_cast;
 mod column_type;
 mod dataset;
 mod inputs;
+pub mod parallel;
 mod read;
 mod session;
 mod value_free;

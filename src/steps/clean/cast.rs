@@ -10,6 +10,7 @@ use indexmap::IndexMap;
 
 use super::config::CastRule;
 use super::table::Table;
+use crate::data::parallel::{join_blocks, map_slices};
 use crate::data::{ColumnType, as_text, cast_checked, expectation};
 use crate::steps::StepError;
 
@@ -18,13 +19,17 @@ pub fn apply(table: &mut Table, rules: &IndexMap<String, CastRule>) -> Result<()
     for (name, rule) in rules {
         let column = table.column(name)?;
         let target = rule.target();
-        let (array, failed) = match rule.format() {
-            Some(format) => with_format(&column, target, format, name)?,
-            None => {
-                let checked = cast_checked(&column, &target.data_type())?;
-                let failed: Vec<bool> = checked.failed.iter().map(|f| f == Some(true)).collect();
-                (checked.array, failed)
-            }
+        let blocks = map_slices(&column, |block| cast_block(&block, rule, name));
+        let mut arrays = Vec::with_capacity(blocks.len());
+        let mut failed = Vec::with_capacity(column.len());
+        for block in blocks {
+            let (array, block_failed) = block?;
+            arrays.push(array);
+            failed.extend(block_failed);
+        }
+        let array = match arrays.first() {
+            Some(first) => join_blocks(&arrays, first)?,
+            None => cast_block(&column, rule, name)?.0,
         };
         for (row, failed) in failed.into_iter().enumerate() {
             if failed && reasons[row].is_none() {
@@ -42,6 +47,23 @@ pub fn apply(table: &mut Table, rules: &IndexMap<String, CastRule>) -> Result<()
         table.replace(name, array)?;
     }
     table.reject(reasons)
+}
+
+/// One block of rows cast, and per row whether its value failed to convert.
+fn cast_block(
+    block: &ArrayRef,
+    rule: &CastRule,
+    name: &str,
+) -> Result<(ArrayRef, Vec<bool>), StepError> {
+    let target = rule.target();
+    match rule.format() {
+        Some(format) => with_format(block, target, format, name),
+        None => {
+            let checked = cast_checked(block, &target.data_type())?;
+            let failed = checked.failed.iter().map(|f| f == Some(true)).collect();
+            Ok((checked.array, failed))
+        }
+    }
 }
 
 /// Dates and timestamps read with a chrono format.

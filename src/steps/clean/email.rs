@@ -5,11 +5,12 @@
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, StringBuilder};
+use datafusion::arrow::array::{Array, ArrayRef, StringArray, StringBuilder};
 use regex::Regex;
 
 use super::config::{EmailRule, OnInvalidEmail};
 use super::table::Table;
+use crate::data::parallel::{join_blocks, map_slices};
 use crate::steps::StepError;
 
 /// The WHATWG HTML "valid e-mail address" rule (what browsers check), plus a dot in the domain.
@@ -49,10 +50,48 @@ fn normalise(value: &str) -> Cow<'_, str> {
 
 pub fn apply(table: &mut Table, rule: &EmailRule) -> Result<(), StepError> {
     let name = rule.column();
-    let text = table.text_column(name)?;
+    let text: ArrayRef = Arc::new(table.text_column(name)?);
+    let blocks = map_slices(&text, |block| {
+        let block = block
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("text_column gives Utf8");
+        checked_block(block)
+    });
+    let changed: usize = blocks.iter().map(|b| b.changed).sum();
+    let arrays: Vec<ArrayRef> = blocks.iter().map(|b| b.normalised.clone()).collect();
+    let invalid: Vec<bool> = blocks.into_iter().flat_map(|b| b.invalid).collect();
+    let count = invalid.iter().filter(|i| **i).count();
+    table.replace(name, join_blocks(&arrays, &text)?)?;
+    table.count_changed(changed);
+    table.detail("invalid", count.into());
+    if rule.on_invalid() == OnInvalidEmail::Reject {
+        let reasons = invalid
+            .into_iter()
+            .map(|bad| bad.then(|| format!("invalid email in `{name}`")))
+            .collect();
+        table.reject(reasons)?;
+    }
+    Ok(())
+}
+
+/// One block of addresses, normalised and checked.
+struct CheckedBlock {
+    /// The normalised addresses; null where the address is invalid or missing.
+    normalised: ArrayRef,
+    /// Per row, whether its address is invalid.
+    invalid: Vec<bool>,
+    /// How many addresses normalising changed.
+    changed: usize,
+}
+
+fn checked_block(text: &StringArray) -> CheckedBlock {
     let mut changed = 0;
     let mut invalid = vec![false; text.len()];
-    let mut normalised = StringBuilder::with_capacity(text.len(), text.value_data().len());
+    // The block's own bytes: a slice's `value_data` is the whole column's.
+    let offsets = text.value_offsets();
+    let bytes = (offsets[text.len()] - offsets[0]) as usize;
+    let mut normalised = StringBuilder::with_capacity(text.len(), bytes);
     for (row, value) in text.iter().enumerate() {
         let Some(value) = value else {
             normalised.append_null();
@@ -69,19 +108,11 @@ pub fn apply(table: &mut Table, rule: &EmailRule) -> Result<(), StepError> {
             normalised.append_null();
         }
     }
-    let normalised = normalised.finish();
-    let count = invalid.iter().filter(|i| **i).count();
-    table.replace(name, Arc::new(normalised))?;
-    table.count_changed(changed);
-    table.detail("invalid", count.into());
-    if rule.on_invalid() == OnInvalidEmail::Reject {
-        let reasons = invalid
-            .into_iter()
-            .map(|bad| bad.then(|| format!("invalid email in `{name}`")))
-            .collect();
-        table.reject(reasons)?;
+    CheckedBlock {
+        normalised: Arc::new(normalised.finish()),
+        invalid,
+        changed,
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! (duplicates) and `filter` (out of scope) are counted as dropped, not rejected.
 
 use std::fs::File;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use datafusion::arrow::compute::{cast, concat_batches};
@@ -120,9 +121,15 @@ impl Kind for Clean {
     async fn run(&self, config: CleanConfig, ctx: &StepContext) -> Result<StepOutput, StepError> {
         let dataset = input_dataset(&config, ctx)?;
         let path = dataset.path(&ctx.run_dir);
+        let started = Instant::now();
         let input = tokio::task::spawn_blocking(move || read_all(&path))
             .await
             .map_err(|e| StepError::permanent(format!("reading the input stopped: {e}")))??;
+        tracing::debug!(
+            rows = input.num_rows(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "clean read its input"
+        );
         let operations: Vec<Operation> =
             config.operations.into_iter().map(|p| p.operation).collect();
         let cancel = ctx.cancel.clone();
@@ -134,9 +141,12 @@ impl Kind for Clean {
                 if cancel.is_cancelled() {
                     return Err(crate::steps::streaming::cancelled());
                 }
+                let started = Instant::now();
                 table.begin(operation.name());
                 apply(&mut table, operation)?;
-                stats.push(table.end());
+                let mut done = table.end();
+                done.took = started.elapsed();
+                stats.push(done);
             }
             Ok((table, stats))
         })
@@ -145,10 +155,17 @@ impl Kind for Clean {
 
         for s in &stats {
             ctx.info(&format!(
-                "{}: {} → {} rows ({} rejected, {} dropped, {} values changed)",
-                s.operation, s.rows_in, s.rows_out, s.rejected, s.dropped, s.changed
+                "{}: {} → {} rows ({} rejected, {} dropped, {} values changed) in {} ms",
+                s.operation,
+                s.rows_in,
+                s.rows_out,
+                s.rejected,
+                s.dropped,
+                s.changed,
+                s.took.as_millis()
             ));
         }
+        let started = Instant::now();
         let rejected = table.rejected(&input)?;
         let rejected_count = table.rejected_count();
         let rows_in = input.num_rows();
@@ -156,6 +173,10 @@ impl Kind for Clean {
         let rows = cleaned.num_rows();
         ctx.write_dataset(MAIN_DATASET, cleaned.schema(), &[cleaned])?;
         ctx.write_dataset(REJECTED_DATASET, rejected.schema(), &[rejected])?;
+        tracing::debug!(
+            took_ms = started.elapsed().as_millis() as u64,
+            "clean wrote its datasets"
+        );
         let dropped: usize = stats.iter().map(|s| s.dropped).sum();
         Ok(StepOutput::default()
             .with("rows_in", rows_in)

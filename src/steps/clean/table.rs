@@ -57,6 +57,8 @@ pub struct OperationStats {
     pub dropped: usize,
     pub changed: usize,
     pub details: Map<String, Value>,
+    /// How long it took: logged, never in the outputs (they stay the same run to run).
+    pub took: std::time::Duration,
 }
 
 impl OperationStats {
@@ -159,6 +161,7 @@ impl Table {
             dropped: 0,
             changed: 0,
             details: Map::new(),
+            took: std::time::Duration::ZERO,
         });
     }
 

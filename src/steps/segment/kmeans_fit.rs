@@ -13,7 +13,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::parallel::{map_blocks, map_blocks_mut};
+use crate::data::parallel::{map_blocks, map_blocks_mut};
 
 /// Rows of `cols` numbers, one row after the other.
 #[derive(Debug, Clone, Copy)]

@@ -4,7 +4,6 @@ pub mod compare;
 pub mod input;
 pub mod kmeans;
 pub mod kmeans_fit;
-pub mod parallel;
 pub mod persona;
 pub mod profile;
 pub mod quantile_score;

@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::kmeans_fit::Matrix;
-use super::parallel::map_blocks;
+use crate::data::parallel::map_blocks;
 
 /// Which rows the silhouette is computed on: all of them when there are at most `size`,
 /// else `size` rows drawn with the seed (sorted, so the draw does not depend on row order

@@ -3,7 +3,7 @@
 //! in block order. Block boundaries do not depend on the number of threads, so sums (and so
 //! results) are the same on any machine.
 
-use datafusion::arrow::array::{Array, ArrayRef};
+use datafusion::arrow::array::{Array, ArrayRef, StringArray};
 use datafusion::arrow::compute::concat;
 use datafusion::arrow::error::ArrowError;
 
@@ -78,14 +78,36 @@ where
     T: Send,
     F: Fn(ArrayRef) -> T + Sync,
 {
-    map_blocks(array.len(), |start, end| f(array.slice(start, end - start)))
+    map_spans(array.len(), |offset, length| f(array.slice(offset, length)))
 }
 
-/// Blocks' arrays joined back into one column (an empty column of `like`'s type when none).
-pub fn join_blocks(blocks: &[ArrayRef], like: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+/// `map_slices` for a text column, each block given as text.
+pub fn map_text_slices<T, F>(text: &StringArray, f: F) -> Vec<T>
+where
+    T: Send,
+    F: Fn(&StringArray) -> T + Sync,
+{
+    map_spans(text.len(), |offset, length| f(&text.slice(offset, length)))
+}
+
+/// `f(offset, length)` for each block of `0..rows`; an empty column is one empty block, so
+/// there is always a result to join (with the type the operation gives).
+fn map_spans<T, F>(rows: usize, f: F) -> Vec<T>
+where
+    T: Send,
+    F: Fn(usize, usize) -> T + Sync,
+{
+    if rows == 0 {
+        return vec![f(0, 0)];
+    }
+    map_blocks(rows, |start, end| f(start, end - start))
+}
+
+/// Blocks' arrays (from `map_slices`, so at least one) joined back into one column.
+pub fn join_blocks(blocks: &[ArrayRef]) -> Result<ArrayRef, ArrowError> {
     match blocks {
-        [] => Ok(like.slice(0, 0)),
         [one] => Ok(one.clone()),
+        // Arrow refuses an empty list with an error of its own.
         many => {
             let parts: Vec<&dyn Array> = many.iter().map(AsRef::as_ref).collect();
             concat(&parts)
@@ -122,7 +144,7 @@ mod tests {
             ) as ArrayRef
         });
         assert_eq!(blocks.len(), 3);
-        let joined = join_blocks(&blocks, &column).unwrap();
+        let joined = join_blocks(&blocks).unwrap();
         let joined = joined.as_any().downcast_ref::<Int64Array>().unwrap();
         assert!(
             joined
@@ -131,7 +153,9 @@ mod tests {
                 .enumerate()
                 .all(|(i, v)| *v == 2 * i as i64)
         );
-        assert_eq!(join_blocks(&[], &column).unwrap().len(), 0);
+        let empty = column.slice(0, 0);
+        let none = map_slices(&empty, |block| block.len());
+        assert_eq!(none, [0], "an empty column is one empty block");
     }
 
     #[test]

@@ -27,10 +27,7 @@ pub fn apply(table: &mut Table, rules: &IndexMap<String, CastRule>) -> Result<()
             arrays.push(array);
             failed.extend(block_failed);
         }
-        let array = match arrays.first() {
-            Some(first) => join_blocks(&arrays, first)?,
-            None => cast_block(&column, rule, name)?.0,
-        };
+        let array = join_blocks(&arrays)?;
         for (row, failed) in failed.into_iter().enumerate() {
             if failed && reasons[row].is_none() {
                 reasons[row] = Some(match rule.format() {

@@ -150,13 +150,17 @@ mod tests {
     }
 
     fn kept(rule: Dedupe, key: &[&str]) -> Vec<i64> {
-        let mut table = table();
+        kept_of(&mut table(), rule, key)
+    }
+
+    /// The `row` values `rule`, keyed on `key`, keeps of `table`.
+    fn kept_of(table: &mut Table, rule: Dedupe, key: &[&str]) -> Vec<i64> {
         let rule = Dedupe {
             key: Some(key.iter().map(|k| k.to_string()).collect()),
             ..rule
         };
         table.begin("dedupe");
-        apply(&mut table, &rule).unwrap();
+        apply(table, &rule).unwrap();
         let rows = table.column("row").unwrap();
         rows.as_any()
             .downcast_ref::<Int64Array>()
@@ -196,19 +200,7 @@ mod tests {
             )
             .unwrap();
             viewed.replace("key", view).unwrap();
-            viewed.begin("dedupe");
-            let with_key = Dedupe {
-                key: Some(vec!["key".into()]),
-                ..rule(keep, order_by)
-            };
-            apply(&mut viewed, &with_key).unwrap();
-            let rows = viewed.column("row").unwrap();
-            let encoded = rows
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .unwrap()
-                .values()
-                .to_vec();
+            let encoded = kept_of(&mut viewed, rule(keep, order_by), &["key"]);
             assert_eq!(encoded, kept(rule(keep, order_by), &["key"]));
         }
         assert_eq!(kept(rule(Keep::First, None), &["key", "row"]).len(), 6);

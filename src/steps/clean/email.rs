@@ -10,7 +10,7 @@ use regex::Regex;
 
 use super::config::{EmailRule, OnInvalidEmail};
 use super::table::Table;
-use crate::data::parallel::{join_blocks, map_slices};
+use crate::data::parallel::{join_blocks, map_text_slices};
 use crate::steps::StepError;
 
 /// The WHATWG HTML "valid e-mail address" rule (what browsers check), plus a dot in the domain.
@@ -50,19 +50,16 @@ fn normalise(value: &str) -> Cow<'_, str> {
 
 pub fn apply(table: &mut Table, rule: &EmailRule) -> Result<(), StepError> {
     let name = rule.column();
-    let text: ArrayRef = Arc::new(table.text_column(name)?);
-    let blocks = map_slices(&text, |block| {
-        let block = block
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .expect("text_column gives Utf8");
-        checked_block(block)
-    });
-    let changed: usize = blocks.iter().map(|b| b.changed).sum();
-    let arrays: Vec<ArrayRef> = blocks.iter().map(|b| b.normalised.clone()).collect();
-    let invalid: Vec<bool> = blocks.into_iter().flat_map(|b| b.invalid).collect();
+    let text = table.text_column(name)?;
+    let blocks = map_text_slices(&text, checked_block);
+    let (mut arrays, mut invalid, mut changed) = (Vec::new(), Vec::with_capacity(text.len()), 0);
+    for block in blocks {
+        arrays.push(block.normalised);
+        invalid.extend(block.invalid);
+        changed += block.changed;
+    }
     let count = invalid.iter().filter(|i| **i).count();
-    table.replace(name, join_blocks(&arrays, &text)?)?;
+    table.replace(name, join_blocks(&arrays)?)?;
     table.count_changed(changed);
     table.detail("invalid", count.into());
     if rule.on_invalid() == OnInvalidEmail::Reject {

@@ -141,12 +141,9 @@ impl Kind for Clean {
                 if cancel.is_cancelled() {
                     return Err(crate::steps::streaming::cancelled());
                 }
-                let started = Instant::now();
                 table.begin(operation.name());
                 apply(&mut table, operation)?;
-                let mut done = table.end();
-                done.took = started.elapsed();
-                stats.push(done);
+                stats.push(table.end());
             }
             Ok((table, stats))
         })

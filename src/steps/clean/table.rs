@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, BooleanBufferBuilder, StringArray, UInt64Array,
@@ -30,6 +31,8 @@ pub struct Table {
     positions: UInt64Array,
     rejections: Vec<Rejection>,
     current: Option<OperationStats>,
+    /// When the current operation began.
+    began: Instant,
 }
 
 /// A column as it was at some generation of the table: rows are only taken out of it when an
@@ -58,7 +61,7 @@ pub struct OperationStats {
     pub changed: usize,
     pub details: Map<String, Value>,
     /// How long it took: logged, never in the outputs (they stay the same run to run).
-    pub took: std::time::Duration,
+    pub took: Duration,
 }
 
 impl OperationStats {
@@ -96,6 +99,7 @@ impl Table {
             positions,
             rejections: Vec::new(),
             current: None,
+            began: Instant::now(),
         }
     }
 
@@ -153,6 +157,7 @@ impl Table {
     }
 
     pub fn begin(&mut self, operation: &'static str) {
+        self.began = Instant::now();
         self.current = Some(OperationStats {
             operation,
             rows_in: self.rows(),
@@ -161,13 +166,14 @@ impl Table {
             dropped: 0,
             changed: 0,
             details: Map::new(),
-            took: std::time::Duration::ZERO,
+            took: Duration::ZERO,
         });
     }
 
     pub fn end(&mut self) -> OperationStats {
         let mut stats = self.current.take().expect("begin() comes before end()");
         stats.rows_out = self.rows();
+        stats.took = self.began.elapsed();
         stats
     }
 

@@ -3,11 +3,11 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, StringArray};
+use datafusion::arrow::array::{ArrayRef, StringArray};
 
 use super::config::Columns;
 use super::table::Table;
-use crate::data::parallel::{join_blocks, map_slices};
+use crate::data::parallel::{join_blocks, map_text_slices};
 use crate::steps::StepError;
 
 #[derive(Debug, Clone, Copy)]
@@ -38,13 +38,13 @@ pub fn apply(
         Columns::Named(names) => names.clone(),
     };
     for name in &names {
-        let text: ArrayRef = Arc::new(table.text_column(name)?);
-        let blocks = map_slices(&text, |block| changed_block(block, operation));
+        let text = table.text_column(name)?;
+        let blocks = map_text_slices(&text, |block| changed_block(block, operation));
         let changed: usize = blocks.iter().map(|(_, changed)| changed).sum();
         // A column no value of which changes is kept as it is, not copied.
         if changed > 0 {
             let arrays: Vec<ArrayRef> = blocks.into_iter().map(|(array, _)| array).collect();
-            table.replace(name, join_blocks(&arrays, &text)?)?;
+            table.replace(name, join_blocks(&arrays)?)?;
         }
         table.count_changed(changed);
     }
@@ -53,20 +53,21 @@ pub fn apply(
 
 /// One block with the operation applied, and how many of its values changed (a block none of
 /// whose values changes comes back as it was).
-fn changed_block(block: ArrayRef, operation: TextOperation) -> (ArrayRef, usize) {
-    let text = block
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .expect("text_column gives Utf8");
+fn changed_block(text: &StringArray, operation: TextOperation) -> (ArrayRef, usize) {
     let changes = |v: &str| operation.apply(v) != v;
-    if !text.iter().flatten().any(changes) {
-        return (block, 0);
-    }
+    let Some(first) = text.iter().position(|v| v.is_some_and(changes)) else {
+        return (Arc::new(text.clone()), 0);
+    };
+    // Rows before the first change are known to stay as they are.
     let mut changed = 0;
     let result: StringArray = text
         .iter()
-        .map(|value| {
+        .enumerate()
+        .map(|(row, value)| {
             value.map(|v| {
+                if row < first {
+                    return Cow::Borrowed(v);
+                }
                 let new = operation.apply(v);
                 if new != v {
                     changed += 1;

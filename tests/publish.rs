@@ -985,6 +985,8 @@ fn one_batch_gives_up_while_others_are_in_flight(status: u16) {
     }];
     let receiver = Receiver::with(Faults::default(), None, rules);
     receiver.delay_answers(Duration::from_secs(2));
+    // The failure is answered only once all four batches are on the wire.
+    receiver.hold_rule_answers_until(4);
     let project = Project::new();
     project.write("data/customers.csv", &customers(60, default_segment));
     project.pipeline(

@@ -98,6 +98,9 @@ struct Inner {
     rules: Vec<Rule>,
     /// How long a successful answer takes (within the client's timeout: it is heard).
     ok_delay: Duration,
+    /// A rule's answer waits until this many requests have arrived (so the batches meant
+    /// to be in flight when it comes really are, however slowly the client starts them).
+    rule_answers_wait_for: usize,
     requests: Vec<Request>,
 }
 
@@ -129,6 +132,7 @@ impl Receiver {
             secret: key,
             rules,
             ok_delay: Duration::ZERO,
+            rule_answers_wait_for: 0,
             requests: Vec::new(),
         })));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -206,6 +210,12 @@ impl Receiver {
         self.shared.0.lock().unwrap().ok_delay = delay;
     }
 
+    /// Holds each answer a rule gives until `requests` requests have arrived (at most ten
+    /// seconds): the failure comes only once that many batches are in flight.
+    pub fn hold_rule_answers_until(&self, requests: usize) {
+        self.shared.0.lock().unwrap().rule_answers_wait_for = requests;
+    }
+
     /// Answers by these rules from now on (instead of the ones it was started with).
     pub fn set_rules(&self, rules: Vec<Rule>) {
         self.shared.0.lock().unwrap().rules = rules;
@@ -217,6 +227,7 @@ impl Receiver {
         inner.faults = Faults::default();
         inner.rules.clear();
         inner.ok_delay = Duration::ZERO;
+        inner.rule_answers_wait_for = 0;
     }
 }
 
@@ -329,12 +340,17 @@ async fn handle(
             tokio::time::sleep(ok_delay).await;
             json_response(StatusCode::ACCEPTED, "{\"ok\":true}".into())
         }
-        Answer::Status(status) => json_response(
-            StatusCode::from_u16(status).unwrap(),
-            fixed
-                .map(|r| r.body)
-                .unwrap_or_else(|| "{\"error\":\"boom\"}".into()),
-        ),
+        Answer::Status(status) => {
+            if fixed.is_some() {
+                wait_for_requests(&shared).await;
+            }
+            json_response(
+                StatusCode::from_u16(status).unwrap(),
+                fixed
+                    .map(|r| r.body)
+                    .unwrap_or_else(|| "{\"error\":\"boom\"}".into()),
+            )
+        }
         Answer::TooMany => Response::builder()
             .status(StatusCode::TOO_MANY_REQUESTS)
             .header("retry-after", retry_after.to_string())
@@ -363,4 +379,20 @@ fn json_response(status: StatusCode, body: String) -> Response {
         .header("content-type", "application/json")
         .body(Body::from(body))
         .unwrap()
+}
+
+/// Waits (at most ten seconds) until as many requests have arrived as
+/// `hold_rule_answers_until` asked for.
+async fn wait_for_requests(shared: &Shared) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (arrived, wanted) = {
+            let inner = shared.0.lock().unwrap();
+            (inner.requests.len(), inner.rule_answers_wait_for)
+        };
+        if arrived >= wanted || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

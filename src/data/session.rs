@@ -27,20 +27,17 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::Arc;
 
-    use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
-    use datafusion::arrow::compute::cast;
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::prelude::ParquetReadOptions;
+    use datafusion::arrow::array::{AsArray, Float64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
-    use super::*;
-    use crate::data::dataset::{DatasetWriter, MAIN_DATASET};
+    use crate::data::{DatasetWriter, MAIN_DATASET, UpstreamStep, as_text, session_with_inputs};
 
     /// Hash repartitioning must not reorder a group's rows: every group's float sum is added up
     /// in file order, the same bits as a plain loop over the file, however the partitions are
     /// scheduled. (A parallel file scan would break this: its partial sums arrive in whatever
-    /// order their byte ranges finish.)
+    /// order their byte ranges finish.) The session is the one transform.sql queries.
     #[tokio::test]
     async fn a_grouped_float_sum_adds_each_groups_values_in_file_order() {
         // More rows than one Parquet row group holds (1,048,576), so that a parallel scan would
@@ -50,8 +47,8 @@ mod tests {
         let keys: Vec<String> = (0..rows)
             .map(|_| format!("C{:06}", rng.random_range(0..200_000)))
             .collect();
-        // Magnitudes from 1e-3 to 1e12 and both signs: adding a group's values in any other
-        // order than the file's gives other last bits for most groups.
+        // Magnitudes from 1e-3 to 1e12 and both signs, so that adding a group's values in
+        // another order than the file's can change the last bits of its sum.
         let values: Vec<f64> = (0..rows)
             .map(|_| {
                 let sign = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
@@ -69,28 +66,24 @@ mod tests {
             Field::new("k", DataType::Utf8, false),
             Field::new("v", DataType::Float64, false),
         ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(keys.clone())),
+                Arc::new(Float64Array::from(values)),
+            ],
+        )
+        .unwrap();
         let run = tempfile::tempdir().unwrap();
-        let mut writer =
-            DatasetWriter::create(run.path(), "t", MAIN_DATASET, schema.clone()).unwrap();
-        for start in (0..rows).step_by(8_192) {
-            let end = (start + 8_192).min(rows);
-            let batch = RecordBatch::try_new(
-                schema.clone(),
-                vec![
-                    Arc::new(StringArray::from(keys[start..end].to_vec())),
-                    Arc::new(Float64Array::from(values[start..end].to_vec())),
-                ],
-            )
-            .unwrap();
-            writer.write(&batch).unwrap();
-        }
-        let dataset = writer.finish().unwrap();
+        let mut writer = DatasetWriter::create(run.path(), "t", MAIN_DATASET, schema).unwrap();
+        writer.write(&batch).unwrap();
+        let upstream = UpstreamStep {
+            id: "t".into(),
+            outputs: Default::default(),
+            datasets: vec![writer.finish().unwrap()],
+        };
 
-        let ctx = ordered_session();
-        let path = dataset.path(run.path());
-        ctx.register_parquet("t", path.to_str().unwrap(), ParquetReadOptions::default())
-            .await
-            .unwrap();
+        let ctx = session_with_inputs(&[upstream], run.path()).await.unwrap();
         let batches = ctx
             .sql("SELECT k, count(*) AS n, sum(v) AS s FROM t GROUP BY k")
             .await
@@ -101,19 +94,9 @@ mod tests {
 
         let mut seen = 0;
         for batch in &batches {
-            // DataFusion may hand the key back as a string view.
-            let k = cast(batch.column(0), &DataType::Utf8).unwrap();
-            let k = k.as_any().downcast_ref::<StringArray>().unwrap();
-            let n = batch
-                .column(1)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .unwrap();
-            let s = batch
-                .column(2)
-                .as_any()
-                .downcast_ref::<Float64Array>()
-                .unwrap();
+            let k = as_text(batch.column(0)).unwrap().expect("the key is text");
+            let n = batch.column(1).as_primitive::<Int64Type>();
+            let s = batch.column(2).as_primitive::<Float64Type>();
             for i in 0..batch.num_rows() {
                 let key = k.value(i);
                 let (count, sum) = expected[key];

@@ -56,6 +56,28 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> StoreResult<T> {
     })
 }
 
+/// Opens sled's database. Holding the state folder's lock, nothing but an earlier handle of this
+/// same process can still hold sled's own file lock: sled releases it from a background thread
+/// a moment after the handle is dropped, so wait for that (sled's own tests block on it too).
+fn open_db(path: &Path) -> StoreResult<sled::Db> {
+    let config = sled::Config::new()
+        .path(path)
+        .cache_capacity(64 * 1024 * 1024)
+        .flush_every_ms(None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().starts_with("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            opened => return Ok(opened?),
+        }
+    }
+}
+
 impl SledStore {
     /// Opens (creating if needed) the state folder. Fails at once, without waiting, when another
     /// process holds it.
@@ -100,11 +122,7 @@ impl SledStore {
         lock.set_len(0).map_err(open_err)?;
         lock.write_all(holder.as_bytes()).map_err(open_err)?;
 
-        let db = sled::Config::new()
-            .path(dir.join("db"))
-            .cache_capacity(64 * 1024 * 1024)
-            .flush_every_ms(None)
-            .open()?;
+        let db = open_db(&dir.join("db"))?;
         Ok(SledStore {
             runs: db.open_tree("runs")?,
             steps: db.open_tree("steps")?,

@@ -7,6 +7,7 @@ pub mod config;
 mod dedupe;
 mod email;
 mod filter;
+mod input;
 mod missing;
 mod standardize;
 mod stats;

@@ -5,18 +5,13 @@
 //! the `operation` and the `reason`; and row counts per operation. Rows removed by `dedupe`
 //! (duplicates) and `filter` (out of scope) are counted as dropped, not rejected.
 
-use std::fs::File;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use datafusion::arrow::compute::{cast, concat_batches};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
-use std::sync::Arc;
 
 use super::config::{CleanConfig, ClipRule, Operation, Placed};
+use super::input::read_all;
 use super::table::{OperationStats, Table};
 use super::text::TextOperation;
 use super::{cast as cast_op, clip, dedupe, email, filter, missing, standardize, text};
@@ -122,7 +117,8 @@ impl Kind for Clean {
         let dataset = input_dataset(&config, ctx)?;
         let path = dataset.path(&ctx.run_dir);
         let started = Instant::now();
-        let input = tokio::task::spawn_blocking(move || read_all(&path))
+        let step = dataset.step.clone();
+        let input = tokio::task::spawn_blocking(move || read_all(&path, &step))
             .await
             .map_err(|e| StepError::permanent(format!("reading the input stopped: {e}")))??;
         tracing::debug!(
@@ -229,49 +225,4 @@ pub fn input_dataset(config: &CleanConfig, ctx: &StepContext) -> Result<DatasetR
     chosen.main().cloned().ok_or_else(|| {
         StepError::permanent(format!("step `{}` wrote no dataset to clean", chosen.id))
     })
-}
-
-/// A whole Parquet dataset as one batch, strings as plain Utf8.
-pub fn read_all(path: &std::path::Path) -> Result<RecordBatch, StepError> {
-    let file = File::open(path)
-        .map_err(|e| StepError::new(format!("cannot open {}: {e}", path.display())))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| StepError::permanent(format!("cannot read {}: {e}", path.display())))?;
-    // One batch of every row, read straight into place rather than read in parts and copied.
-    let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
-    let reader = builder
-        .with_batch_size(rows.max(1))
-        .build()
-        .map_err(|e| StepError::permanent(format!("cannot read {}: {e}", path.display())))?;
-    let schema = reader.schema();
-    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>()?;
-    let batch = concat_batches(&schema, &batches)?;
-    plain_strings(batch)
-}
-
-/// Utf8View and LargeUtf8 columns as Utf8, so every operation sees one string type.
-pub fn plain_strings(batch: RecordBatch) -> Result<RecordBatch, StepError> {
-    let schema = batch.schema();
-    if !schema
-        .fields()
-        .iter()
-        .any(|f| matches!(f.data_type(), DataType::Utf8View | DataType::LargeUtf8))
-    {
-        return Ok(batch);
-    }
-    let mut fields = Vec::new();
-    let mut columns = Vec::new();
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        if matches!(field.data_type(), DataType::Utf8View | DataType::LargeUtf8) {
-            fields.push(Field::new(field.name(), DataType::Utf8, true));
-            columns.push(cast(column, &DataType::Utf8)?);
-        } else {
-            fields.push(field.as_ref().clone());
-            columns.push(column.clone());
-        }
-    }
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
 }

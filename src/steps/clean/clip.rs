@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use serde_json::json;
 
 use super::config::ClipRule;
-use super::stats::{as_floats, quantile, sorted_values};
+use super::stats::{as_floats, present_values, quantile};
 use super::table::Table;
 use crate::steps::StepError;
 
@@ -18,19 +18,17 @@ pub fn apply(table: &mut Table, rules: &IndexMap<String, ClipRule>) -> Result<()
     for (name, rule) in rules {
         let column = table.column(name)?;
         let floats = as_floats(&column, "clip", name)?;
-        let sorted = sorted_values(&floats);
+        let mut values = present_values(&floats);
         let bounds = match rule {
             ClipRule::Percentile([low, high]) => {
-                quantile(&sorted, *low).zip(quantile(&sorted, *high))
+                quantile(&mut values, *low).zip(quantile(&mut values, *high))
             }
-            ClipRule::Iqr(k) => {
-                quantile(&sorted, 0.25)
-                    .zip(quantile(&sorted, 0.75))
-                    .map(|(q1, q3)| {
-                        let iqr = q3 - q1;
-                        (q1 - k * iqr, q3 + k * iqr)
-                    })
-            }
+            ClipRule::Iqr(k) => quantile(&mut values, 0.25)
+                .zip(quantile(&mut values, 0.75))
+                .map(|(q1, q3)| {
+                    let iqr = q3 - q1;
+                    (q1 - k * iqr, q3 + k * iqr)
+                }),
         };
         let Some((mut lower, mut upper)) = bounds else {
             table.detail(name, json!({ "clipped": 0, "note": "no values" }));

@@ -11,7 +11,7 @@ use indexmap::IndexMap;
 use serde_json::{Value, json};
 
 use super::config::{Columns, FillRule, FillStrategy};
-use super::stats::{as_floats, quantile, sorted_values};
+use super::stats::{as_floats, present_values, quantile};
 use super::table::{Table, missing_mask};
 use crate::data::{as_text, cast_checked, describe_type};
 use crate::steps::StepError;
@@ -111,7 +111,7 @@ fn statistic(
     }
     let floats = as_floats(column, "fill", name)?;
     let value = match strategy {
-        FillStrategy::Median => quantile(&sorted_values(&floats), 0.5),
+        FillStrategy::Median => quantile(&mut present_values(&floats), 0.5),
         FillStrategy::Mean => super::stats::mean_std(&floats).map(|(mean, _)| mean),
         FillStrategy::Mode => unreachable!("handled above"),
     };

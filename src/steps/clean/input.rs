@@ -70,13 +70,10 @@ fn text_over(metadata: &ParquetMetaData, limit: u64) -> Option<(String, u64)> {
                 .unwrap_or_else(|| chunk.uncompressed_size());
             bytes = bytes.saturating_add(u64::try_from(size).unwrap_or(0));
         }
-        let name = metadata
-            .file_metadata()
-            .schema_descr()
-            .column(i)
-            .path()
-            .string();
-        (bytes > limit).then_some((name, bytes))
+        (bytes > limit).then(|| {
+            let column = metadata.file_metadata().schema_descr().column(i);
+            (column.path().string(), bytes)
+        })
     })
 }
 

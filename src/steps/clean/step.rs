@@ -117,7 +117,7 @@ impl Kind for Clean {
         let dataset = input_dataset(&config, ctx)?;
         let path = dataset.path(&ctx.run_dir);
         let started = Instant::now();
-        let step = dataset.step.clone();
+        let step = dataset.step;
         let input = tokio::task::spawn_blocking(move || read_all(&path, &step))
             .await
             .map_err(|e| StepError::permanent(format!("reading the input stopped: {e}")))??;

@@ -134,13 +134,68 @@ impl DatasetWriter {
     }
 
     pub fn finish(self) -> Result<DatasetRef, DataError> {
-        let path = self.final_path.clone();
-        self.writer.close().map_err(|source| DataError::Parquet {
-            path: path.clone(),
+        let (writer, done) = self.into_parts();
+        writer.close().map_err(|source| DataError::Parquet {
+            path: done.final_path.clone(),
             source,
         })?;
-        std::fs::rename(&self.temp_path, &path).map_err(|source| DataError::Io {
-            path: path.clone(),
+        done.publish()
+    }
+
+    /// Writes a whole in-memory dataset, each row group's columns encoded on every core, and
+    /// finishes it. The file is the one `write` and `finish` would give, byte for byte.
+    pub fn write_all_and_finish(self, batches: &[RecordBatch]) -> Result<DatasetRef, DataError> {
+        let (writer, mut done) = self.into_parts();
+        done.rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        super::column_encode::write_and_close(writer, &done.schema, batches).map_err(|source| {
+            DataError::Parquet {
+                path: done.final_path.clone(),
+                source,
+            }
+        })?;
+        done.publish()
+    }
+
+    fn into_parts(self) -> (ArrowWriter<File>, Written) {
+        let DatasetWriter {
+            step,
+            name,
+            file,
+            final_path,
+            temp_path,
+            writer,
+            schema,
+            rows,
+        } = self;
+        let done = Written {
+            step,
+            name,
+            file,
+            final_path,
+            temp_path,
+            schema,
+            rows,
+        };
+        (writer, done)
+    }
+}
+
+/// A dataset whose Parquet file is complete under its temporary name.
+struct Written {
+    step: String,
+    name: String,
+    file: PathBuf,
+    final_path: PathBuf,
+    temp_path: PathBuf,
+    schema: SchemaRef,
+    rows: u64,
+}
+
+impl Written {
+    /// Gives the file its final name, so readers see it whole or not at all.
+    fn publish(self) -> Result<DatasetRef, DataError> {
+        std::fs::rename(&self.temp_path, &self.final_path).map_err(|source| DataError::Io {
+            path: self.final_path.clone(),
             source,
         })?;
         Ok(DatasetRef {

@@ -1,6 +1,7 @@
 //! Datasets between steps: Arrow tables kept as Parquet files in the run folder, read with DataFusion.
 
 mod checked_cast;
+mod column_encode;
 mod column_type;
 mod dataset;
 mod inputs;

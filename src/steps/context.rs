@@ -136,18 +136,18 @@ impl StepContext {
         Ok(dataset)
     }
 
-    /// Writes a whole in-memory dataset.
+    /// Writes a whole in-memory dataset, its columns encoded on every core.
     pub fn write_dataset(
         &self,
         name: &str,
         schema: SchemaRef,
         batches: &[RecordBatch],
     ) -> Result<DatasetRef, DataError> {
-        let mut writer = self.dataset_writer(name, schema)?;
-        for batch in batches {
-            writer.write(batch)?;
-        }
-        self.finish_dataset(writer)
+        let dataset = self
+            .dataset_writer(name, schema)?
+            .write_all_and_finish(batches)?;
+        self.record_dataset(dataset.clone());
+        Ok(dataset)
     }
 
     fn record_dataset(&self, dataset: DatasetRef) {

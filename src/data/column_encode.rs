@@ -3,13 +3,11 @@
 //! `ArrowWriter` encodes one column after another on the calling thread. A step that holds its
 //! whole result in memory (clean, the segmentations) writes it at the end, often when nothing
 //! else runs, so one core would sit idle. The columns of a row group are independent: each is
-//! encoded by its own `ArrowColumnWriter` on whichever thread is free, and the chunks are then
+//! encoded by its own `ArrowColumnWriter`, the fields shared out to one thread per core, and the chunks are then
 //! appended in column order. Row groups are cut at the same rows and each column writer gets
 //! the same slices as `ArrowWriter` would give it, so the file is byte for byte the same.
 
 use std::fs::File;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::arrow::array::new_empty_array;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -19,6 +17,8 @@ use datafusion::parquet::arrow::arrow_writer::{
     ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
 };
 use datafusion::parquet::errors::ParquetError;
+
+use super::parallel::map_each;
 
 /// Writes `batches` (all of `schema`) through `writer`, which must have nothing buffered, and
 /// closes the file. Row groups are cut by rows; run datasets set no byte limit, whose cuts
@@ -83,8 +83,7 @@ fn row_groups(batches: &[RecordBatch], max_rows: usize) -> Vec<Vec<RecordBatch>>
     groups
 }
 
-/// One row group's column chunks, in column order, each field encoded on whichever worker
-/// thread takes it next.
+/// One row group's column chunks, in column order, the fields encoded on every core.
 fn encode_row_group(
     factory: &ArrowRowGroupWriterFactory,
     index: usize,
@@ -92,19 +91,13 @@ fn encode_row_group(
     leaves: &[usize],
     slices: &[RecordBatch],
 ) -> Result<Vec<ArrowColumnChunk>, ParquetError> {
-    // The writers of each field, taken by the thread that encodes the field.
+    // Each field with its writers (one per leaf column).
     let mut writers = factory.create_column_writers(index)?.into_iter();
-    let per_field: Vec<Mutex<Option<Vec<ArrowColumnWriter>>>> = leaves
+    let fields: Vec<Vec<ArrowColumnWriter>> = leaves
         .iter()
-        .map(|n| Mutex::new(Some(writers.by_ref().take(*n).collect())))
+        .map(|n| writers.by_ref().take(*n).collect())
         .collect();
-    let next = AtomicUsize::new(0);
-    let encode_field = |field: usize| -> Result<Vec<ArrowColumnChunk>, ParquetError> {
-        let mut writers = per_field[field]
-            .lock()
-            .map_err(|_| ParquetError::General("a column writer was poisoned".into()))?
-            .take()
-            .expect("each field is encoded once");
+    let encoded = map_each(fields, |field, mut writers| {
         let arrow_field = schema.field(field);
         for slice in slices {
             let leaves = compute_leaves(arrow_field, slice.column(field))?;
@@ -112,32 +105,16 @@ fn encode_row_group(
                 writer.write(leaf)?;
             }
         }
-        writers.into_iter().map(ArrowColumnWriter::close).collect()
-    };
-    let work = || -> Result<Vec<(usize, Vec<ArrowColumnChunk>)>, ParquetError> {
-        let mut done = Vec::new();
-        loop {
-            let field = next.fetch_add(1, Ordering::Relaxed);
-            if field >= leaves.len() {
-                return Ok(done);
-            }
-            done.push((field, encode_field(field)?));
-        }
-    };
-    let threads = super::cores().min(leaves.len()).max(1);
-    let mut encoded: Vec<(usize, Vec<ArrowColumnChunk>)> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mut all = work()?;
-        for helper in helpers {
-            let done = helper
-                .join()
-                .map_err(|_| ParquetError::General("a column encoder panicked".into()))??;
-            all.extend(done);
-        }
-        Ok::<_, ParquetError>(all)
-    })?;
-    encoded.sort_by_key(|(field, _)| *field);
-    Ok(encoded.into_iter().flat_map(|(_, chunks)| chunks).collect())
+        writers
+            .into_iter()
+            .map(ArrowColumnWriter::close)
+            .collect::<Result<Vec<_>, ParquetError>>()
+    });
+    let mut chunks = Vec::new();
+    for field in encoded {
+        chunks.extend(field?);
+    }
+    Ok(chunks)
 }
 
 #[cfg(test)]

@@ -67,12 +67,17 @@ impl DatasetRef {
 /// Writes record batches to `<run>/<step>/<name>.parquet` through a temporary file, so a reader
 /// never sees half a dataset.
 pub struct DatasetWriter {
+    writer: ArrowWriter<File>,
+    target: Target,
+}
+
+/// Where a dataset goes and what it holds so far.
+struct Target {
     step: String,
     name: String,
     file: PathBuf,
     final_path: PathBuf,
     temp_path: PathBuf,
-    writer: ArrowWriter<File>,
     schema: SchemaRef,
     rows: u64,
 }
@@ -101,25 +106,24 @@ impl DatasetWriter {
                     source,
                 })?;
         Ok(DatasetWriter {
-            step: step.to_string(),
-            name: name.to_string(),
-            file,
-            final_path,
-            temp_path,
             writer,
-            schema,
-            rows: 0,
+            target: Target {
+                step: step.to_string(),
+                name: name.to_string(),
+                file,
+                final_path,
+                temp_path,
+                schema,
+                rows: 0,
+            },
         })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), DataError> {
-        self.rows += batch.num_rows() as u64;
+        self.target.rows += batch.num_rows() as u64;
         self.writer
             .write(batch)
-            .map_err(|source| DataError::Parquet {
-                path: self.final_path.clone(),
-                source,
-            })
+            .map_err(|source| self.target.parquet_error(source))
     }
 
     /// Writes every batch of a DataFusion stream.
@@ -134,65 +138,33 @@ impl DatasetWriter {
     }
 
     pub fn finish(self) -> Result<DatasetRef, DataError> {
-        let (writer, done) = self.into_parts();
-        writer.close().map_err(|source| DataError::Parquet {
-            path: done.final_path.clone(),
-            source,
-        })?;
-        done.publish()
+        let DatasetWriter { writer, target } = self;
+        writer
+            .close()
+            .map_err(|source| target.parquet_error(source))?;
+        target.publish()
     }
 
     /// Writes a whole in-memory dataset, each row group's columns encoded on every core, and
     /// finishes it. The file is the one `write` and `finish` would give, byte for byte.
     pub fn write_all_and_finish(self, batches: &[RecordBatch]) -> Result<DatasetRef, DataError> {
-        let (writer, mut done) = self.into_parts();
-        done.rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-        super::column_encode::write_and_close(writer, &done.schema, batches).map_err(|source| {
-            DataError::Parquet {
-                path: done.final_path.clone(),
-                source,
-            }
-        })?;
-        done.publish()
-    }
-
-    fn into_parts(self) -> (ArrowWriter<File>, Written) {
-        let DatasetWriter {
-            step,
-            name,
-            file,
-            final_path,
-            temp_path,
-            writer,
-            schema,
-            rows,
-        } = self;
-        let done = Written {
-            step,
-            name,
-            file,
-            final_path,
-            temp_path,
-            schema,
-            rows,
-        };
-        (writer, done)
+        let DatasetWriter { writer, mut target } = self;
+        target.rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        super::column_encode::write_and_close(writer, &target.schema, batches)
+            .map_err(|source| target.parquet_error(source))?;
+        target.publish()
     }
 }
 
-/// A dataset whose Parquet file is complete under its temporary name.
-struct Written {
-    step: String,
-    name: String,
-    file: PathBuf,
-    final_path: PathBuf,
-    temp_path: PathBuf,
-    schema: SchemaRef,
-    rows: u64,
-}
+impl Target {
+    fn parquet_error(&self, source: datafusion::parquet::errors::ParquetError) -> DataError {
+        DataError::Parquet {
+            path: self.final_path.clone(),
+            source,
+        }
+    }
 
-impl Written {
-    /// Gives the file its final name, so readers see it whole or not at all.
+    /// Gives the complete file its final name, so readers see it whole or not at all.
     fn publish(self) -> Result<DatasetRef, DataError> {
         std::fs::rename(&self.temp_path, &self.final_path).map_err(|source| DataError::Io {
             path: self.final_path.clone(),

@@ -42,6 +42,22 @@ where
     run_shares(shares, |i, (ca, cb)| f(i * BLOCK, ca, cb))
 }
 
+/// `f(i, item)` for each item, the items shared out to one thread per core in turn; the
+/// results in item order.
+pub fn map_each<S, T, F>(items: Vec<S>, f: F) -> Vec<T>
+where
+    S: Send,
+    T: Send,
+    F: Fn(usize, S) -> T + Sync,
+{
+    let threads = crate::data::cores().min(items.len()).max(1);
+    let mut shares: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, item) in items.into_iter().enumerate() {
+        shares[i % threads].push((i, item));
+    }
+    run_shares(shares, f)
+}
+
 /// Runs each share of numbered blocks on a thread of its own (on this one when there is one
 /// share) and gives the results in block order.
 fn run_shares<S, T, F>(shares: Vec<Vec<(usize, S)>>, f: F) -> Vec<T>
@@ -118,6 +134,15 @@ pub fn join_blocks(blocks: &[ArrayRef]) -> Result<ArrayRef, ArrowError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_item_is_mapped_once_and_the_results_keep_item_order() {
+        let items: Vec<String> = (0..11).map(|i| format!("c{i}")).collect();
+        let mapped = map_each(items.clone(), |i, item| format!("{i}:{item}"));
+        let expected: Vec<String> = (0..11).map(|i| format!("{i}:c{i}")).collect();
+        assert_eq!(mapped, expected);
+        assert!(map_each(Vec::<u8>::new(), |_, x| x).is_empty());
+    }
 
     #[test]
     fn blocks_cover_every_row_once_in_order() {

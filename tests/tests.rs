@@ -6,7 +6,6 @@ mod cli_output;
 mod cli_validate;
 mod data_clean;
 mod data_gather;
-mod data_handoff;
 mod data_http;
 mod data_sql;
 mod engine_crash;

@@ -125,17 +125,6 @@ pub fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = &cli.global;
-    if matches!(
-        cli.command,
-        Command::Run(_)
-            | Command::Resume(_)
-            | Command::Retry(_)
-            | Command::Backfill(_)
-            | Command::Serve(_)
-    ) {
-        // Every run reads it; a bad value is refused before any run is recorded.
-        crate::data::budget_from_env().map_err(anyhow::Error::msg)?;
-    }
     match cli.command {
         Command::Validate(args) => validate::run(args, global),
         Command::Graph(args) => graph::run(args, global),

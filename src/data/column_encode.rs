@@ -228,8 +228,7 @@ mod tests {
         let whole = DatasetWriter::create(run.path(), "whole", MAIN_DATASET, schema.clone())
             .unwrap()
             .write_all_and_finish(&batches)
-            .unwrap()
-            .0;
+            .unwrap();
         assert_eq!(whole.rows, 3005);
         assert_eq!(whole.columns, serial.columns);
         let bytes = |d: &crate::data::DatasetRef| std::fs::read(d.path(run.path())).unwrap();
@@ -245,8 +244,7 @@ mod tests {
         let dataset = DatasetWriter::create(run.path(), "s", MAIN_DATASET, schema)
             .unwrap()
             .write_all_and_finish(&[])
-            .unwrap()
-            .0;
+            .unwrap();
         assert_eq!(dataset.rows, 0);
         let file = File::open(dataset.path(run.path())).unwrap();
         let reader =

@@ -12,8 +12,6 @@ use datafusion::parquet::schema::types::ColumnPath;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::handoff::{Handoff, Keeper, KeptDataset};
-
 /// The dataset a step hands downstream by default; others have names of their own (`rejected`).
 pub const MAIN_DATASET: &str = "main";
 
@@ -71,8 +69,6 @@ impl DatasetRef {
 pub struct DatasetWriter {
     writer: ArrowWriter<File>,
     target: Target,
-    /// Keeps the batches for the steps of this run that need the dataset, when asked to.
-    keeper: Option<Keeper>,
 }
 
 /// Where a dataset goes and what it holds so far.
@@ -120,23 +116,11 @@ impl DatasetWriter {
                 schema,
                 rows: 0,
             },
-            keeper: None,
         })
-    }
-
-    /// Keeps the batches written, within the run's budget, to hand them on in memory.
-    pub fn keep_in(mut self, handoff: &Handoff) -> Self {
-        self.keeper = handoff.keeper();
-        self
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), DataError> {
         self.target.rows += batch.num_rows() as u64;
-        if let Some(keeper) = &mut self.keeper
-            && !keeper.keep(batch)
-        {
-            self.keeper = None;
-        }
         self.writer
             .write(batch)
             .map_err(|source| self.target.parquet_error(source))
@@ -154,42 +138,21 @@ impl DatasetWriter {
     }
 
     pub fn finish(self) -> Result<DatasetRef, DataError> {
-        self.finish_kept().map(|(dataset, _)| dataset)
-    }
-
-    /// Finishes the file, and hands back the batches when they were kept (`keep_in`).
-    pub fn finish_kept(self) -> Result<(DatasetRef, Option<KeptDataset>), DataError> {
-        let DatasetWriter {
-            writer,
-            target,
-            keeper,
-        } = self;
+        let DatasetWriter { writer, target } = self;
         writer
             .close()
             .map_err(|source| target.parquet_error(source))?;
-        target.publish(keeper)
+        target.publish()
     }
 
     /// Writes a whole in-memory dataset, each row group's columns encoded on every core, and
     /// finishes it. The file is the one `write` and `finish` would give, byte for byte.
-    pub fn write_all_and_finish(
-        self,
-        batches: &[RecordBatch],
-    ) -> Result<(DatasetRef, Option<KeptDataset>), DataError> {
-        let DatasetWriter {
-            writer,
-            mut target,
-            mut keeper,
-        } = self;
+    pub fn write_all_and_finish(self, batches: &[RecordBatch]) -> Result<DatasetRef, DataError> {
+        let DatasetWriter { writer, mut target } = self;
         target.rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-        if let Some(kept) = &mut keeper
-            && !batches.iter().all(|b| kept.keep(b))
-        {
-            keeper = None;
-        }
         super::column_encode::write_and_close(writer, &target.schema, batches)
             .map_err(|source| target.parquet_error(source))?;
-        target.publish(keeper)
+        target.publish()
     }
 }
 
@@ -202,23 +165,18 @@ impl Target {
     }
 
     /// Gives the complete file its final name, so readers see it whole or not at all.
-    fn publish(
-        self,
-        keeper: Option<Keeper>,
-    ) -> Result<(DatasetRef, Option<KeptDataset>), DataError> {
+    fn publish(self) -> Result<DatasetRef, DataError> {
         std::fs::rename(&self.temp_path, &self.final_path).map_err(|source| DataError::Io {
             path: self.final_path.clone(),
             source,
         })?;
-        let kept = keeper.and_then(|k| k.finish(&self.name, self.schema.clone()));
-        let dataset = DatasetRef {
-            columns: columns_of(&self.schema),
+        Ok(DatasetRef {
             step: self.step,
             name: self.name,
             file: self.file,
             rows: self.rows,
-        };
-        Ok((dataset, kept))
+            columns: columns_of(&self.schema),
+        })
     }
 }
 

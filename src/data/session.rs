@@ -88,7 +88,6 @@ mod tests {
             id: "t".into(),
             outputs: Default::default(),
             datasets: vec![writer.finish().unwrap()],
-            kept: Vec::new(),
         };
 
         let ctx = session_with_inputs(&[upstream], run.path()).await.unwrap();

@@ -16,7 +16,7 @@ use super::expressions;
 use super::retry::delay_before;
 use super::trigger::{Decision, decide};
 use super::{Engine, EngineError, timezone_of};
-use crate::data::{DatasetRef, Handoff, KeptDataset, UpstreamStep};
+use crate::data::{DatasetRef, UpstreamStep};
 use crate::plan::Plan;
 use crate::redact;
 use crate::spec::model::{Condition, Pipeline};
@@ -31,8 +31,6 @@ struct AttemptResult {
     result: Result<StepOutput, StepError>,
     outcome: AttemptOutcome,
     datasets: Vec<DatasetRef>,
-    /// Those of the datasets kept in memory (see `data::handoff`).
-    kept: Vec<KeptDataset>,
     report: Option<std::path::PathBuf>,
 }
 
@@ -93,8 +91,6 @@ struct Executor<'e> {
     /// Transitions not yet committed.
     dirty: BTreeSet<usize>,
     events: Vec<Event>,
-    /// The datasets of finished steps kept in memory for the steps that need them.
-    handoff: Arc<Handoff>,
 }
 
 pub async fn execute(
@@ -144,7 +140,6 @@ pub async fn execute(
     run.ended_at = None;
     run.error = None;
     let run_values = expressions::run_values(&run, timezone_of(&loaded));
-    let handoff = Arc::new(Handoff::new(engine.handoff_budget()?));
 
     let mut executor = Executor {
         engine,
@@ -168,7 +163,6 @@ pub async fn execute(
         stop: None,
         dirty: BTreeSet::new(),
         events: Vec::new(),
-        handoff,
     };
     executor.event(None, "run started".into());
     executor.commit_with_run()?;
@@ -368,7 +362,6 @@ impl Executor<'_> {
                 id: self.steps[u].id.clone(),
                 outputs: self.steps[u].outputs.clone(),
                 datasets: self.steps[u].datasets.clone(),
-                kept: self.handoff.kept(&self.steps[u].id),
             })
             .collect();
         let token = self.cancel.child_token();
@@ -386,13 +379,6 @@ impl Executor<'_> {
             Arc::clone(&self.engine.store),
             Arc::clone(&self.engine.secrets),
         );
-        // Only what a later step reads is worth keeping in memory.
-        let ctx = if self.plan.downstream(index).is_empty() {
-            ctx
-        } else {
-            ctx.with_handoff(Arc::clone(&self.handoff))
-        };
-        self.release_handed_off();
         Ok(Some(Launch {
             index,
             kind,
@@ -455,7 +441,6 @@ impl Executor<'_> {
                     result: Err(StepError::permanent(message)),
                     outcome: AttemptOutcome::Failed,
                     datasets: Vec::new(),
-                    kept: Vec::new(),
                     report: None,
                 };
                 (index, result)
@@ -486,7 +471,6 @@ impl Executor<'_> {
                 record.outputs = outputs;
                 record.datasets = done.datasets;
                 record.report = done.report;
-                self.handoff.keep(&record.id, done.kept);
                 self.conclude(index, StepState::Succeeded, None);
             }
             Err(error) => {
@@ -568,29 +552,6 @@ impl Executor<'_> {
         });
         for down in self.plan.downstream(index) {
             self.candidates.insert((self.rank[down], down));
-        }
-        self.release_handed_off();
-    }
-
-    /// Lets go of the kept datasets of steps whose every dependent has started or is settled:
-    /// no step will ask for them again in this execution (a retry reads the files).
-    fn release_handed_off(&self) {
-        for step in self.handoff.steps() {
-            let waiting = self
-                .steps
-                .iter()
-                .position(|s| s.id == step)
-                .is_some_and(|index| {
-                    self.plan.downstream(index).into_iter().any(|d| {
-                        matches!(
-                            self.steps[d].state,
-                            StepState::Pending | StepState::Retrying
-                        )
-                    })
-                });
-            if !waiting {
-                self.handoff.release(&step);
-            }
         }
     }
 
@@ -746,7 +707,6 @@ async fn run_attempt(
         result,
         outcome,
         datasets: ctx.datasets(),
-        kept: ctx.kept(),
         report: ctx.report(),
     }
 }

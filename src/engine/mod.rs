@@ -48,8 +48,6 @@ pub enum EngineError {
         step: String,
         hint: String,
     },
-    #[error("{0}")]
-    Settings(String),
 }
 
 pub struct Engine {
@@ -57,8 +55,6 @@ pub struct Engine {
     pub store: Arc<dyn StateStore>,
     pub secrets: Arc<Secrets>,
     events: Option<EventSink>,
-    /// The memory a run may keep datasets in between steps; `None`: `SEGFLOW_HANDOFF_MIB`.
-    handoff_budget: Option<u64>,
 }
 
 impl Engine {
@@ -68,21 +64,6 @@ impl Engine {
             store,
             secrets,
             events: None,
-            handoff_budget: None,
-        }
-    }
-
-    /// Lets each run keep at most `bytes` of datasets in memory between steps (0: none), in
-    /// place of what `SEGFLOW_HANDOFF_MIB` says.
-    pub fn with_handoff_budget(mut self, bytes: u64) -> Self {
-        self.handoff_budget = Some(bytes);
-        self
-    }
-
-    fn handoff_budget(&self) -> Result<u64, EngineError> {
-        match self.handoff_budget {
-            Some(bytes) => Ok(bytes),
-            None => crate::data::budget_from_env().map_err(EngineError::Settings),
         }
     }
 

@@ -93,9 +93,7 @@ impl From<crate::engine::EngineError> for ControlError {
                 ControlError::Invalid(error.to_string())
             }
             E::NotResumable { .. } | E::ShuttingDown => ControlError::Conflict(error.to_string()),
-            E::Spec { .. } | E::Store(_) | E::Settings(_) => {
-                ControlError::Internal(error.to_string())
-            }
+            E::Spec { .. } | E::Store(_) => ControlError::Internal(error.to_string()),
         }
     }
 }

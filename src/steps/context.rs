@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::data::{self, DataError, DatasetRef, DatasetWriter, Handoff, KeptDataset, UpstreamStep};
+use crate::data::{self, DataError, DatasetRef, DatasetWriter, UpstreamStep};
 use crate::redact;
 use crate::report::Report;
 use crate::secrets::Secrets;
@@ -35,9 +35,6 @@ pub struct StepContext {
     pub store: Arc<dyn StateStore>,
     pub secrets: Arc<Secrets>,
     datasets: Mutex<Vec<DatasetRef>>,
-    /// Where this step's datasets are kept for the steps of the run that need them.
-    handoff: Arc<Handoff>,
-    kept: Mutex<Vec<KeptDataset>>,
     report: Mutex<Option<PathBuf>>,
 }
 
@@ -69,17 +66,8 @@ impl StepContext {
             store,
             secrets,
             datasets: Mutex::new(Vec::new()),
-            handoff: Arc::new(Handoff::disabled()),
-            kept: Mutex::new(Vec::new()),
             report: Mutex::new(None),
         }
-    }
-
-    /// Keeps the datasets this step writes in `handoff`'s memory, as well as in their files,
-    /// for the steps of the run that need them.
-    pub fn with_handoff(mut self, handoff: Arc<Handoff>) -> Self {
-        self.handoff = handoff;
-        self
     }
 
     /// This step's own folder in the run.
@@ -129,23 +117,7 @@ impl StepContext {
 
     /// A DataFusion session with every upstream dataset registered under its step id.
     pub async fn session(&self) -> Result<SessionContext, DataError> {
-        for input in &self.inputs {
-            for dataset in &input.datasets {
-                if input.kept(&dataset.name).is_some() {
-                    self.note_kept(dataset);
-                }
-            }
-        }
         data::session_with_inputs(&self.inputs, &self.run_dir).await
-    }
-
-    /// Says in the step's log that `dataset` comes from memory rather than its file.
-    pub fn note_kept(&self, dataset: &DatasetRef) {
-        self.info(&format!(
-            "`{}` ({} rows) is read from memory, where this run kept it",
-            dataset.table_name(),
-            dataset.rows
-        ));
     }
 
     /// Starts writing one of this step's datasets; call `finish_dataset` with the writer at the end.
@@ -154,16 +126,13 @@ impl StepContext {
         name: &str,
         schema: SchemaRef,
     ) -> Result<DatasetWriter, DataError> {
-        Ok(
-            DatasetWriter::create(&self.run_dir, &self.step_id, name, schema)?
-                .keep_in(&self.handoff),
-        )
+        DatasetWriter::create(&self.run_dir, &self.step_id, name, schema)
     }
 
     /// Closes a dataset and records it as an output of this step.
     pub fn finish_dataset(&self, writer: DatasetWriter) -> Result<DatasetRef, DataError> {
-        let (dataset, kept) = writer.finish_kept()?;
-        self.record_dataset(dataset.clone(), kept);
+        let dataset = writer.finish()?;
+        self.record_dataset(dataset.clone());
         Ok(dataset)
     }
 
@@ -174,25 +143,17 @@ impl StepContext {
         schema: SchemaRef,
         batches: &[RecordBatch],
     ) -> Result<DatasetRef, DataError> {
-        let (dataset, kept) = self
+        let dataset = self
             .dataset_writer(name, schema)?
             .write_all_and_finish(batches)?;
-        self.record_dataset(dataset.clone(), kept);
+        self.record_dataset(dataset.clone());
         Ok(dataset)
     }
 
-    fn record_dataset(&self, dataset: DatasetRef, kept: Option<KeptDataset>) {
-        let mut kept_list = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept_list.retain(|k| k.name() != dataset.name);
-        kept_list.extend(kept);
+    fn record_dataset(&self, dataset: DatasetRef) {
         let mut datasets = self.datasets.lock().unwrap_or_else(|e| e.into_inner());
         datasets.retain(|d| d.name != dataset.name);
         datasets.push(dataset);
-    }
-
-    /// The datasets of this attempt kept in memory, to hand on if it succeeds.
-    pub fn kept(&self) -> Vec<KeptDataset> {
-        std::mem::take(&mut *self.kept.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Writes this step's report (`report.json` and `report.md` in its folder) for

@@ -35,7 +35,7 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn from(output: Output) -> Self {
+    fn from(output: Output) -> Self {
         Run {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -9,7 +9,6 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
@@ -17,7 +16,6 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::Type as PhysicalType;
 use datafusion::parquet::file::metadata::ParquetMetaData;
 
-use crate::data::KeptDataset;
 use crate::steps::StepError;
 
 /// The most text one Utf8 column holds.
@@ -34,7 +32,12 @@ fn read_all_within(path: &Path, step: &str, limit: u64) -> Result<RecordBatch, S
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| StepError::permanent(format!("cannot read {}: {e}", path.display())))?;
     if let Some((column, bytes)) = text_over(builder.metadata(), limit) {
-        return Err(too_much_text(&column, bytes, step, limit));
+        return Err(StepError::permanent(format!(
+            "column `{column}` of step `{step}`'s dataset holds about {bytes} bytes of text, and \
+             clean holds each column in one piece of at most {limit} bytes (2 GiB); drop the \
+             columns clean does not need with a transform.sql step between them, or clean the \
+             rows in parts (transform.sql steps with a WHERE, one clean step each)"
+        )));
     }
     // One batch of every row, read straight into place rather than read in parts and copied.
     let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
@@ -46,50 +49,6 @@ fn read_all_within(path: &Path, step: &str, limit: u64) -> Result<RecordBatch, S
     let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>()?;
     let batch = concat_batches(&schema, &batches)?;
     plain_strings(batch)
-}
-
-/// The dataset of step `step` as this run kept it in memory, as one batch with strings as plain
-/// Utf8: the batch `read_all` gives from its file.
-pub fn read_kept(kept: &KeptDataset, step: &str) -> Result<RecordBatch, StepError> {
-    read_kept_within(kept, step, TEXT_LIMIT)
-}
-
-fn read_kept_within(kept: &KeptDataset, step: &str, limit: u64) -> Result<RecordBatch, StepError> {
-    let schema = kept.schema();
-    for (i, field) in schema.fields().iter().enumerate() {
-        let bytes: u64 = kept.batches().iter().map(|b| text_bytes(b.column(i))).sum();
-        if bytes > limit {
-            return Err(too_much_text(field.name(), bytes, step, limit));
-        }
-    }
-    let batch = concat_batches(&schema, kept.batches())?;
-    plain_strings(batch)
-}
-
-/// The bytes of text in a column (0 for other types).
-fn text_bytes(column: &ArrayRef) -> u64 {
-    let span = |first: i64, last: i64| u64::try_from(last - first).unwrap_or(0);
-    match column.data_type() {
-        DataType::Utf8 => {
-            let offsets = column.as_string::<i32>().value_offsets();
-            span(offsets[0].into(), offsets[offsets.len() - 1].into())
-        }
-        DataType::LargeUtf8 => {
-            let offsets = column.as_string::<i64>().value_offsets();
-            span(offsets[0], offsets[offsets.len() - 1])
-        }
-        DataType::Utf8View => column.as_string_view().lengths().map(u64::from).sum(),
-        _ => 0,
-    }
-}
-
-fn too_much_text(column: &str, bytes: u64, step: &str, limit: u64) -> StepError {
-    StepError::permanent(format!(
-        "column `{column}` of step `{step}`'s dataset holds about {bytes} bytes of text, and \
-         clean holds each column in one piece of at most {limit} bytes (2 GiB); drop the \
-         columns clean does not need with a transform.sql step between them, or clean the \
-         rows in parts (transform.sql steps with a WHERE, one clean step each)"
-    ))
 }
 
 /// The first text column whose values add up to more than `limit` bytes, with its size.
@@ -230,50 +189,5 @@ mod tests {
             message.contains("column `notes` of step `crm`'s dataset holds about 4000 bytes"),
             "{message}"
         );
-    }
-
-    /// The sample, in slices of 30 rows, written as a run dataset that the run keeps.
-    fn kept_dataset(dir: &Path) -> (std::path::PathBuf, KeptDataset) {
-        let batch = sample();
-        let handoff = crate::data::Handoff::new(1 << 20);
-        let mut writer = DatasetWriter::create(dir, "customers", "main", batch.schema())
-            .unwrap()
-            .keep_in(&handoff);
-        for start in (0..100).step_by(30) {
-            writer
-                .write(&batch.slice(start, 30.min(100 - start)))
-                .unwrap();
-        }
-        let (dataset, kept) = writer.finish_kept().unwrap();
-        (dataset.path(dir), kept.expect("within the budget"))
-    }
-
-    #[test]
-    fn a_kept_dataset_reads_as_the_batch_its_file_gives() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, kept) = kept_dataset(dir.path());
-        assert_eq!(kept.batches().len(), 4);
-        let from_memory = read_kept_within(&kept, "customers", 10_000).unwrap();
-        let from_file = read_all_within(&path, "customers", 10_000).unwrap();
-        assert_eq!(from_memory, from_file);
-        assert_eq!(
-            from_memory.column_by_name("notes").unwrap().data_type(),
-            &DataType::Utf8
-        );
-    }
-
-    #[test]
-    fn a_kept_text_column_over_the_limit_is_refused_by_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_, kept) = kept_dataset(dir.path());
-        // 100 notes of 40 bytes: 4,000 bytes over four batches; 200 bytes of country codes.
-        let message = read_kept_within(&kept, "customers", 1_000)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            message.contains("column `notes` of step `customers`'s dataset holds about 4000 bytes"),
-            "{message}"
-        );
-        assert!(read_kept_within(&kept, "customers", 4_000).is_ok());
     }
 }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::config::{CleanConfig, ClipRule, Operation, Placed};
-use super::input::{read_all, read_kept};
+use super::input::read_all;
 use super::table::{OperationStats, Table};
 use super::text::TextOperation;
 use super::{cast as cast_op, clip, dedupe, email, filter, missing, standardize, text};
@@ -117,20 +117,10 @@ impl Kind for Clean {
         let dataset = input_dataset(&config, ctx)?;
         let path = dataset.path(&ctx.run_dir);
         let started = Instant::now();
-        let kept = ctx
-            .input(&dataset.step)
-            .and_then(|i| i.kept(MAIN_DATASET))
-            .cloned();
-        if kept.is_some() {
-            ctx.note_kept(&dataset);
-        }
         let step = dataset.step;
-        let input = tokio::task::spawn_blocking(move || match kept {
-            Some(kept) => read_kept(&kept, &step),
-            None => read_all(&path, &step),
-        })
-        .await
-        .map_err(|e| StepError::permanent(format!("reading the input stopped: {e}")))??;
+        let input = tokio::task::spawn_blocking(move || read_all(&path, &step))
+            .await
+            .map_err(|e| StepError::permanent(format!("reading the input stopped: {e}")))??;
         tracing::debug!(
             rows = input.num_rows(),
             took_ms = started.elapsed().as_millis() as u64,

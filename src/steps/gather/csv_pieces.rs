@@ -18,6 +18,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::csv_infer::CsvFormat;
+use super::csv_plain;
 use super::files::SourceFile;
 use crate::data::DatasetWriter;
 use crate::steps::StepError;
@@ -188,7 +189,13 @@ impl Piece {
         if bytes.contains(&b'"') {
             return Err(PieceError::Quoted);
         }
-        // The batches are built in their own arrays, so the buffer is free once they are.
+        if csv_plain::supports(&schema, format.delimiter)
+            && let Some(batches) = csv_plain::decode(bytes, &schema, format.delimiter, BATCH_ROWS)
+        {
+            return Ok(batches);
+        }
+        // Arrow's reader decides whatever the quote-free decoder is not sure of. The batches are
+        // built in their own arrays, so the buffer is free once they are.
         let reader = ReaderBuilder::new(schema)
             .with_header(false)
             .with_delimiter(format.delimiter)

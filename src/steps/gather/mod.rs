@@ -5,6 +5,7 @@ pub mod csv;
 mod csv_checked;
 mod csv_infer;
 mod csv_pieces;
+mod csv_plain;
 pub mod files;
 pub mod http;
 pub mod json;

@@ -1,0 +1,553 @@
+//! Decoding quote-free CSV lines straight into Arrow arrays.
+//!
+//! Without quotes a field is the bytes between two delimiters or line ends, so a vectorised
+//! search (memchr) finds every field of a piece in one pass and each value is parsed in place,
+//! by the same Arrow parsers that Arrow's CSV reader uses. The only value not handed to Arrow's
+//! parser is a `YYYY-MM-DD` date, the common case, which is converted directly.
+//!
+//! This is a fast path, not a second reader: whatever it is not sure of (a row with the wrong
+//! number of fields, a value that does not parse, bytes that are not UTF-8) makes it return
+//! `None`, and the caller decodes the piece with Arrow's reader, which gives the rows or the
+//! error it always gives. So the batches are always those Arrow's reader makes.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, PrimitiveBuilder, StringArray};
+use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
+use datafusion::arrow::compute::kernels::cast_utils::Parser;
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Date32Type, Float32Type, Float64Type, Int8Type, Int16Type,
+    Int32Type, Int64Type, SchemaRef, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use datafusion::arrow::record_batch::RecordBatch;
+
+/// Whether every column of `schema` is of a type this decoder builds, and the delimiter is one
+/// it can tell from a line end.
+pub fn supports(schema: &SchemaRef, delimiter: u8) -> bool {
+    !matches!(delimiter, b'\n' | b'\r' | b'"')
+        && schema.fields().iter().all(|f| {
+            matches!(
+                f.data_type(),
+                DataType::Utf8
+                    | DataType::Int8
+                    | DataType::Int16
+                    | DataType::Int32
+                    | DataType::Int64
+                    | DataType::UInt8
+                    | DataType::UInt16
+                    | DataType::UInt32
+                    | DataType::UInt64
+                    | DataType::Float32
+                    | DataType::Float64
+                    | DataType::Date32
+            )
+        })
+}
+
+/// The rows of `bytes` (whole lines without a quote) in batches of `batch_rows`, or `None` when
+/// Arrow's reader must decide (see the module comment). Empty lines hold no row, as in Arrow's
+/// reader; `\n`, `\r` and `\r\n` all end a line.
+pub fn decode(
+    bytes: &[u8],
+    schema: &SchemaRef,
+    delimiter: u8,
+    batch_rows: usize,
+) -> Option<Vec<RecordBatch>> {
+    debug_assert!(supports(schema, delimiter));
+    // Text offsets are 32-bit; pieces are megabytes.
+    if bytes.len() > i32::MAX as usize {
+        return None;
+    }
+    // Delimiters and line ends are ASCII, so every field of valid UTF-8 is valid UTF-8.
+    let text = std::str::from_utf8(bytes).ok()?;
+    let width = schema.fields().len();
+    let mut columns: Vec<Column> = schema
+        .fields()
+        .iter()
+        .map(|f| Column::new(f.data_type(), batch_rows))
+        .collect();
+    let mut batches = Vec::new();
+    let mut rows = 0;
+    let mut field = 0;
+    let mut start = 0;
+    let ends =
+        memchr::memchr3_iter(delimiter, b'\n', b'\r', bytes).chain(std::iter::once(bytes.len()));
+    for end in ends {
+        let line_end = end == bytes.len() || bytes[end] != delimiter;
+        if line_end && field == 0 && end == start {
+            // An empty line (or the `\n` of a `\r\n`).
+            start = end + 1;
+            continue;
+        }
+        if field >= width || (line_end && field + 1 != width) {
+            return None;
+        }
+        if !columns[field].push(&text[start..end]) {
+            return None;
+        }
+        start = end + 1;
+        if line_end {
+            field = 0;
+            rows += 1;
+            if rows == batch_rows {
+                batches.push(finish(schema, &mut columns, batch_rows)?);
+                rows = 0;
+            }
+        } else {
+            field += 1;
+        }
+    }
+    if rows > 0 {
+        batches.push(finish(schema, &mut columns, batch_rows)?);
+    }
+    Some(batches)
+}
+
+fn finish(schema: &SchemaRef, columns: &mut [Column], batch_rows: usize) -> Option<RecordBatch> {
+    let arrays = columns.iter_mut().map(|c| c.finish(batch_rows)).collect();
+    RecordBatch::try_new(schema.clone(), arrays).ok()
+}
+
+/// One column of the batch being built.
+enum Column {
+    Text(TextColumn),
+    Int8(PrimitiveBuilder<Int8Type>),
+    Int16(PrimitiveBuilder<Int16Type>),
+    Int32(PrimitiveBuilder<Int32Type>),
+    Int64(PrimitiveBuilder<Int64Type>),
+    UInt8(PrimitiveBuilder<UInt8Type>),
+    UInt16(PrimitiveBuilder<UInt16Type>),
+    UInt32(PrimitiveBuilder<UInt32Type>),
+    UInt64(PrimitiveBuilder<UInt64Type>),
+    Float32(PrimitiveBuilder<Float32Type>),
+    Float64(PrimitiveBuilder<Float64Type>),
+    Date32(PrimitiveBuilder<Date32Type>),
+}
+
+impl Column {
+    fn new(data_type: &DataType, rows: usize) -> Column {
+        fn builder<T: ArrowPrimitiveType>(rows: usize) -> PrimitiveBuilder<T> {
+            PrimitiveBuilder::with_capacity(rows)
+        }
+        match data_type {
+            DataType::Int8 => Column::Int8(builder(rows)),
+            DataType::Int16 => Column::Int16(builder(rows)),
+            DataType::Int32 => Column::Int32(builder(rows)),
+            DataType::Int64 => Column::Int64(builder(rows)),
+            DataType::UInt8 => Column::UInt8(builder(rows)),
+            DataType::UInt16 => Column::UInt16(builder(rows)),
+            DataType::UInt32 => Column::UInt32(builder(rows)),
+            DataType::UInt64 => Column::UInt64(builder(rows)),
+            DataType::Float32 => Column::Float32(builder(rows)),
+            DataType::Float64 => Column::Float64(builder(rows)),
+            DataType::Date32 => Column::Date32(builder(rows)),
+            // `supports` lets no other type through.
+            _ => Column::Text(TextColumn::new(rows)),
+        }
+    }
+
+    /// Adds one value (empty is null, as in Arrow's reader); false when it does not parse.
+    fn push(&mut self, value: &str) -> bool {
+        match self {
+            Column::Text(column) => {
+                column.push(value);
+                true
+            }
+            Column::Int8(b) => push_parsed(b, value),
+            Column::Int16(b) => push_parsed(b, value),
+            Column::Int32(b) => push_parsed(b, value),
+            Column::Int64(b) => push_parsed(b, value),
+            Column::UInt8(b) => push_parsed(b, value),
+            Column::UInt16(b) => push_parsed(b, value),
+            Column::UInt32(b) => push_parsed(b, value),
+            Column::UInt64(b) => push_parsed(b, value),
+            Column::Float32(b) => push_parsed(b, value),
+            Column::Float64(b) => push_parsed(b, value),
+            Column::Date32(b) => {
+                if value.is_empty() {
+                    b.append_null();
+                    return true;
+                }
+                match iso_date_days(value.as_bytes()).or_else(|| Date32Type::parse(value)) {
+                    Some(days) => {
+                        b.append_value(days);
+                        true
+                    }
+                    None => false,
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, rows: usize) -> ArrayRef {
+        match self {
+            Column::Text(column) => Arc::new(column.finish(rows)),
+            Column::Int8(b) => Arc::new(b.finish()),
+            Column::Int16(b) => Arc::new(b.finish()),
+            Column::Int32(b) => Arc::new(b.finish()),
+            Column::Int64(b) => Arc::new(b.finish()),
+            Column::UInt8(b) => Arc::new(b.finish()),
+            Column::UInt16(b) => Arc::new(b.finish()),
+            Column::UInt32(b) => Arc::new(b.finish()),
+            Column::UInt64(b) => Arc::new(b.finish()),
+            Column::Float32(b) => Arc::new(b.finish()),
+            Column::Float64(b) => Arc::new(b.finish()),
+            Column::Date32(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+fn push_parsed<T: ArrowPrimitiveType + Parser>(
+    builder: &mut PrimitiveBuilder<T>,
+    value: &str,
+) -> bool {
+    if value.is_empty() {
+        builder.append_null();
+        return true;
+    }
+    match T::parse(value) {
+        Some(parsed) => {
+            builder.append_value(parsed);
+            true
+        }
+        None => false,
+    }
+}
+
+/// A text column: the values' bytes end to end, where each one ends, and which are null.
+struct TextColumn {
+    values: String,
+    offsets: Vec<i32>,
+    valid: Vec<bool>,
+    nulls: usize,
+}
+
+impl TextColumn {
+    fn new(rows: usize) -> TextColumn {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        TextColumn {
+            values: String::new(),
+            offsets,
+            valid: Vec::with_capacity(rows),
+            nulls: 0,
+        }
+    }
+
+    fn push(&mut self, value: &str) {
+        self.values.push_str(value);
+        self.offsets.push(self.values.len() as i32);
+        self.valid.push(!value.is_empty());
+        self.nulls += usize::from(value.is_empty());
+    }
+
+    fn finish(&mut self, rows: usize) -> StringArray {
+        let values = std::mem::take(&mut self.values);
+        let offsets = std::mem::replace(&mut self.offsets, Vec::with_capacity(rows + 1));
+        self.offsets.push(0);
+        let valid = std::mem::replace(&mut self.valid, Vec::with_capacity(rows));
+        let nulls = (std::mem::take(&mut self.nulls) > 0).then(|| NullBuffer::from(valid));
+        // `decode` takes no piece of 2 GiB or more, so the offsets fit i32.
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+        StringArray::new(offsets, values.into_bytes().into(), nulls)
+    }
+}
+
+/// The days since 1970-01-01 of a valid `YYYY-MM-DD` date; `None` for anything else, which
+/// Arrow's parser then decides on.
+fn iso_date_days(value: &[u8]) -> Option<i32> {
+    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *value else {
+        return None;
+    };
+    let digit = |b: u8| b.checked_sub(b'0').filter(|d| *d < 10).map(i32::from);
+    let year = digit(y0)? * 1000 + digit(y1)? * 100 + digit(y2)? * 10 + digit(y3)?;
+    let month = digit(m0)? * 10 + digit(m1)?;
+    let day = digit(d0)? * 10 + digit(d1)?;
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day))
+}
+
+fn days_in_month(year: i32, month: i32) -> i32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Howard Hinnant's `days_from_civil`: days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(year: i32, month: i32, day: i32) -> i32 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::csv::ReaderBuilder;
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const TYPES: [DataType; 12] = [
+        DataType::Utf8,
+        DataType::Int8,
+        DataType::Int16,
+        DataType::Int32,
+        DataType::Int64,
+        DataType::UInt8,
+        DataType::UInt16,
+        DataType::UInt32,
+        DataType::UInt64,
+        DataType::Float32,
+        DataType::Float64,
+        DataType::Date32,
+    ];
+
+    fn schema_of(types: &[DataType]) -> SchemaRef {
+        let fields: Vec<Field> = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Field::new(format!("c{i}"), t.clone(), true))
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+
+    fn arrow_reader(
+        bytes: &[u8],
+        schema: &SchemaRef,
+        delimiter: u8,
+        batch_rows: usize,
+    ) -> Result<Vec<RecordBatch>, datafusion::arrow::error::ArrowError> {
+        ReaderBuilder::new(schema.clone())
+            .with_header(false)
+            .with_delimiter(delimiter)
+            .with_batch_size(batch_rows)
+            .build_buffered(bytes)?
+            .collect()
+    }
+
+    /// A value for a column of `data_type`: well-formed for the type, or, in a dirty file,
+    /// sometimes empty (null), padded, out of range or not a value of the type at all.
+    fn value(data_type: DataType, dirty: bool) -> BoxedStrategy<String> {
+        fn shown<T: std::fmt::Display>(
+            s: impl Strategy<Value = T> + 'static,
+        ) -> BoxedStrategy<String> {
+            s.prop_map(|v| v.to_string()).boxed()
+        }
+        let typical = match data_type {
+            DataType::Utf8 => "[a-zA-Z0-9 .@é'\t_-]{0,12}".boxed(),
+            DataType::Float32 | DataType::Float64 => prop_oneof![
+                shown(any::<f64>()),
+                (-100_000i64..100_000, 0u32..100).prop_map(|(i, c)| format!("{i}.{c:02}")),
+                any::<f32>().prop_map(|f| format!("{f:e}")),
+            ]
+            .boxed(),
+            DataType::Date32 => (0i32..10_000, 1i32..=12, 1i32..=28)
+                .prop_map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}"))
+                .boxed(),
+            DataType::Int8 => shown(any::<i8>()),
+            DataType::Int16 => shown(any::<i16>()),
+            DataType::Int32 => shown(any::<i32>()),
+            DataType::Int64 => shown(any::<i64>()),
+            DataType::UInt8 => shown(any::<u8>()),
+            DataType::UInt16 => shown(any::<u16>()),
+            DataType::UInt32 => shown(any::<u32>()),
+            _ => shown(any::<u64>()),
+        };
+        if !dirty {
+            return typical;
+        }
+        let odd = prop_oneof![
+            Just(String::new()),
+            Just("x".to_string()),
+            Just(" 7".to_string()),
+            Just("7 ".to_string()),
+            Just("+3".to_string()),
+            Just("-0".to_string()),
+            Just("-1".to_string()),
+            Just("300".to_string()),
+            Just("1.5".to_string()),
+            Just("1e3".to_string()),
+            Just("NaN".to_string()),
+            Just("inf".to_string()),
+            Just("99999999999999999999".to_string()),
+            Just("2024-02-29".to_string()),
+            Just("2023-02-29".to_string()),
+            Just("2021-04-31".to_string()),
+            Just("2021-1-5".to_string()),
+            Just("20210105".to_string()),
+            Just("2021-01-05T10:00:00".to_string()),
+            Just("+10000-01-01".to_string()),
+            Just("0000-01-01".to_string()),
+            shown(any::<i64>()),
+        ];
+        prop_oneof![30 => typical, 1 => odd].boxed()
+    }
+
+    /// A quote-free file: its column types, delimiter and bytes. A clean file holds only
+    /// well-formed values; a dirty one also odd values, and rows of the wrong width.
+    fn file() -> impl Strategy<Value = (Vec<DataType>, u8, Vec<u8>)> {
+        let types = prop::collection::vec(prop::sample::select(TYPES.to_vec()), 1..=5);
+        let delimiter = prop::sample::select(vec![b',', b';', b'\t', b'|']);
+        (types, delimiter, any::<bool>()).prop_flat_map(|(types, delimiter, dirty)| {
+            let row = types
+                .iter()
+                .map(|t| value(t.clone(), dirty))
+                .collect::<Vec<_>>();
+            let wrong_width = if dirty {
+                prop_oneof![60 => Just(0i8), 1 => Just(-1i8), 1 => Just(1i8)].boxed()
+            } else {
+                Just(0i8).boxed()
+            };
+            let line = (
+                row,
+                // The line end, empty lines after it, and a field too many or too few.
+                prop::sample::select(vec!["\n", "\r\n", "\r"]),
+                prop_oneof![12 => Just(0usize), 1 => 1usize..3],
+                wrong_width,
+            );
+            (
+                Just(types),
+                Just(delimiter),
+                prop::collection::vec(line, 0..40),
+                any::<bool>(),
+            )
+                .prop_map(move |(types, delimiter, lines, last_line_ended)| {
+                    let mut text = String::new();
+                    let count = lines.len();
+                    for (n, (mut fields, end, empty_lines, wrong_width)) in
+                        lines.into_iter().enumerate()
+                    {
+                        match wrong_width {
+                            -1 => {
+                                fields.pop();
+                            }
+                            1 => fields.push("1".into()),
+                            _ => {}
+                        }
+                        let fields: Vec<String> = fields
+                            .into_iter()
+                            .map(|f| f.replace(delimiter as char, ""))
+                            .collect();
+                        text.push_str(&fields.join(&(delimiter as char).to_string()));
+                        if n + 1 < count || last_line_ended {
+                            text.push_str(end);
+                            for _ in 0..empty_lines {
+                                text.push_str(end);
+                            }
+                        }
+                    }
+                    (types, delimiter, text.into_bytes())
+                })
+        })
+    }
+
+    /// The decoder gives exactly the batches of Arrow's reader when that reader reads the file,
+    /// and leaves it to that reader (and its error) when it does not; and it does decode most
+    /// files, so the equality is checked on many rows, not only on files that both refuse.
+    #[test]
+    fn decodes_as_arrows_reader_or_leaves_the_piece_to_it() {
+        use proptest::test_runner::{Config, TestCaseError, TestRunner};
+        let cases = 2000;
+        let mut runner = TestRunner::new(Config::with_cases(cases));
+        let decoded = std::cell::Cell::new((0u32, 0usize));
+        let files = (file(), 1usize..12);
+        let result = runner.run(&files, |((types, delimiter, bytes), batch_rows)| {
+            let schema = schema_of(&types);
+            prop_assert!(supports(&schema, delimiter));
+            let ours = decode(&bytes, &schema, delimiter, batch_rows);
+            let arrows = arrow_reader(&bytes, &schema, delimiter, batch_rows);
+            let text = String::from_utf8_lossy(&bytes);
+            match (ours, arrows) {
+                (Some(ours), Ok(arrows)) => {
+                    prop_assert_eq!(&ours, &arrows, "{:?}", text);
+                    let (files, rows) = decoded.get();
+                    let rows = rows + ours.iter().map(|b| b.num_rows()).sum::<usize>();
+                    decoded.set((files + 1, rows));
+                }
+                (None, Err(_)) => {}
+                (Some(_), Err(error)) => {
+                    return Err(TestCaseError::fail(format!(
+                        "Arrow's reader fails ({error}) but not ours: {text:?}"
+                    )));
+                }
+                (None, Ok(_)) => {
+                    return Err(TestCaseError::fail(format!(
+                        "ours gave up on a file Arrow reads: {text:?}"
+                    )));
+                }
+            }
+            Ok(())
+        });
+        if let Err(failure) = result {
+            panic!("{failure}");
+        }
+        let (files, rows) = decoded.get();
+        assert!(files > cases / 2, "only {files} of {cases} files decoded");
+        assert!(rows > 10_000, "only {rows} rows decoded");
+    }
+
+    #[test]
+    fn every_date_of_four_centuries_is_the_day_arrows_parser_gives() {
+        let mut checked = 0;
+        for year in (0..10_000).step_by(7).chain(1600..2400) {
+            for month in 1..=12 {
+                for day in 1..=31 {
+                    let text = format!("{year:04}-{month:02}-{day:02}");
+                    let ours = iso_date_days(text.as_bytes());
+                    // Ours declines only what Arrow's parser must decide: days that do not exist.
+                    assert_eq!(ours.is_some(), Date32Type::parse(&text).is_some(), "{text}");
+                    if let Some(days) = ours {
+                        assert_eq!(Some(days), Date32Type::parse(&text), "{text}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 300_000, "{checked} dates");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_left_to_arrows_reader() {
+        let schema = schema_of(&[DataType::Int64, DataType::Utf8]);
+        assert!(decode(b"1,ok\n2,caf\xe9\n", &schema, b',', 8).is_none());
+        assert!(decode("1,ok\n2,café\n".as_bytes(), &schema, b',', 8).is_some());
+    }
+
+    #[test]
+    fn the_benchmarks_transaction_lines_decode_with_every_type_and_null() {
+        let schema = schema_of(&[
+            DataType::Int64,
+            DataType::Utf8,
+            DataType::Date32,
+            DataType::Int64,
+            DataType::Float64,
+        ]);
+        let text = b"0,C0000001,1997-01-01,2,29.98\r\n1,,2024-02-29,,\n\n2,C0000002,,1,0.5";
+        let batches = decode(text, &schema, b',', 2).expect("decoded");
+        assert_eq!(
+            batches.iter().map(|b| b.num_rows()).collect::<Vec<_>>(),
+            [2, 1]
+        );
+        assert_eq!(batches, arrow_reader(text, &schema, b',', 2).unwrap());
+        assert_eq!(batches[0].column(1).null_count(), 1);
+    }
+
+    #[test]
+    fn a_delimiter_that_ends_lines_or_quotes_is_not_supported() {
+        let schema = schema_of(&[DataType::Utf8]);
+        for delimiter in [b'\n', b'\r', b'"'] {
+            assert!(!supports(&schema, delimiter));
+        }
+        let schema = schema_of(&[DataType::Utf8, DataType::Boolean]);
+        assert!(!supports(&schema, b','));
+    }
+}

@@ -1,7 +1,7 @@
 //! Decoding quote-free CSV lines straight into Arrow arrays.
 //!
 //! Without quotes a field is the bytes between two delimiters or line ends, so a vectorised
-//! search (memchr) finds every field of a piece in one pass and each value is parsed in place,
+//! search finds every field of a piece in one pass and each value is parsed in place,
 //! by the same Arrow parsers that Arrow's CSV reader uses. The only value not handed to Arrow's
 //! parser is a `YYYY-MM-DD` date, the common case, which is converted directly.
 //!
@@ -70,8 +70,7 @@ pub fn decode(
     let mut rows = 0;
     let mut field = 0;
     let mut start = 0;
-    let ends =
-        memchr::memchr3_iter(delimiter, b'\n', b'\r', bytes).chain(std::iter::once(bytes.len()));
+    let ends = field_ends(bytes, delimiter).chain(std::iter::once(bytes.len()));
     for end in ends {
         let line_end = end == bytes.len() || bytes[end] != delimiter;
         if line_end && field == 0 && end == start {
@@ -101,6 +100,94 @@ pub fn decode(
         batches.push(finish(schema, &mut columns, batch_rows)?);
     }
     Some(batches)
+}
+
+/// The positions of every delimiter, `\n` and `\r` in `bytes`, in order.
+///
+/// Fields are a few bytes long, so `memchr3_iter`, which restarts its search after each match,
+/// spends most of its time starting; comparing 16 bytes at once into a bit mask and walking
+/// its bits is about four times faster on the benchmark's files. SSE2 is part of x86-64, so no
+/// detection is needed; other targets use memchr.
+fn field_ends(bytes: &[u8], delimiter: u8) -> impl Iterator<Item = usize> + '_ {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        sse2::FieldEnds::new(bytes, delimiter)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        memchr::memchr3_iter(delimiter, b'\n', b'\r', bytes)
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+
+    pub struct FieldEnds<'a> {
+        bytes: &'a [u8],
+        delimiter: u8,
+        /// Where the 16 bytes of `hits` start.
+        block: usize,
+        /// The block's bytes that are still to be yielded, one bit each.
+        hits: u32,
+    }
+
+    impl<'a> FieldEnds<'a> {
+        pub fn new(bytes: &'a [u8], delimiter: u8) -> FieldEnds<'a> {
+            let mut ends = FieldEnds {
+                bytes,
+                delimiter,
+                block: 0,
+                hits: 0,
+            };
+            ends.hits = ends.hits_at(0);
+            ends
+        }
+
+        /// The bit mask of the delimiters and line ends in the 16 bytes from `block` (fewer
+        /// at the end of the bytes).
+        fn hits_at(&self, block: usize) -> u32 {
+            let rest = &self.bytes[block.min(self.bytes.len())..];
+            if rest.len() < 16 {
+                return rest.iter().enumerate().fold(0, |mask, (i, b)| {
+                    let hit = *b == self.delimiter || *b == b'\n' || *b == b'\r';
+                    mask | (u32::from(hit) << i)
+                });
+            }
+            // SAFETY: SSE2 is enabled for the target (see the `cfg`), `rest` holds at least 16
+            // bytes, and the load has no alignment requirement.
+            unsafe {
+                let chunk = _mm_loadu_si128(rest.as_ptr().cast::<__m128i>());
+                let hits = _mm_or_si128(
+                    _mm_or_si128(
+                        _mm_cmpeq_epi8(chunk, _mm_set1_epi8(self.delimiter as i8)),
+                        _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\n' as i8)),
+                    ),
+                    _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\r' as i8)),
+                );
+                _mm_movemask_epi8(hits) as u32
+            }
+        }
+    }
+
+    impl Iterator for FieldEnds<'_> {
+        type Item = usize;
+
+        fn next(&mut self) -> Option<usize> {
+            while self.hits == 0 {
+                self.block += 16;
+                if self.block >= self.bytes.len() {
+                    return None;
+                }
+                self.hits = self.hits_at(self.block);
+            }
+            let at = self.block + self.hits.trailing_zeros() as usize;
+            self.hits &= self.hits - 1;
+            Some(at)
+        }
+    }
 }
 
 fn finish(schema: &SchemaRef, columns: &mut [Column], batch_rows: usize) -> Option<RecordBatch> {
@@ -493,6 +580,24 @@ mod tests {
         let (files, rows) = decoded.get();
         assert!(files > cases / 2, "only {files} of {cases} files decoded");
         assert!(rows > 10_000, "only {rows} rows decoded");
+    }
+
+    proptest! {
+        /// The 16-byte scan finds exactly what memchr finds, at every length and alignment.
+        #[test]
+        fn field_ends_are_memchrs_matches(
+            bytes in prop::collection::vec(
+                prop_oneof![4 => any::<u8>(), 1 => Just(b','), 1 => Just(b'\n'), 1 => Just(b'\r')],
+                0..300,
+            ),
+            start in 0usize..17,
+            delimiter in prop::sample::select(vec![b',', b';', b'\t', b'|', 0u8, 0xff]),
+        ) {
+            let bytes = &bytes[start.min(bytes.len())..];
+            let ours: Vec<usize> = field_ends(bytes, delimiter).collect();
+            let memchrs: Vec<usize> = memchr::memchr3_iter(delimiter, b'\n', b'\r', bytes).collect();
+            prop_assert_eq!(ours, memchrs);
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{ArrayRef, PrimitiveBuilder, StringArray};
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::compute::kernels::cast_utils::Parser;
@@ -20,6 +21,7 @@ use datafusion::arrow::datatypes::{
     Int32Type, Int64Type, SchemaRef, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::temporal_conversions::UNIX_EPOCH_DAY;
 
 /// Whether every column of `schema` is of a type this decoder builds, and the delimiter is one
 /// it can tell from a line end.
@@ -346,33 +348,13 @@ fn iso_date_days(value: &[u8]) -> Option<i32> {
     let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *value else {
         return None;
     };
-    let digit = |b: u8| b.checked_sub(b'0').filter(|d| *d < 10).map(i32::from);
+    let digit = |b: u8| b.checked_sub(b'0').filter(|d| *d < 10).map(u32::from);
     let year = digit(y0)? * 1000 + digit(y1)? * 100 + digit(y2)? * 10 + digit(y3)?;
     let month = digit(m0)? * 10 + digit(m1)?;
     let day = digit(d0)? * 10 + digit(d1)?;
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return None;
-    }
-    Some(days_from_civil(year, month, day))
-}
-
-fn days_in_month(year: i32, month: i32) -> i32 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Howard Hinnant's `days_from_civil`: days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(year: i32, month: i32, day: i32) -> i32 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
+    // Arrow's date parser counts the same way.
+    Some(date.num_days_from_ce() - UNIX_EPOCH_DAY as i32)
 }
 
 #[cfg(test)]

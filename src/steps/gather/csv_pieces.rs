@@ -189,9 +189,7 @@ impl Piece {
         if bytes.contains(&b'"') {
             return Err(PieceError::Quoted);
         }
-        if csv_plain::supports(&schema, format.delimiter)
-            && let Some(batches) = csv_plain::decode(bytes, &schema, format.delimiter, BATCH_ROWS)
-        {
+        if let Some(batches) = csv_plain::decode(bytes, &schema, format.delimiter, BATCH_ROWS) {
             return Ok(batches);
         }
         // Arrow's reader decides whatever the quote-free decoder is not sure of. The batches are

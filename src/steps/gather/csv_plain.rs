@@ -13,8 +13,7 @@
 use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
-use datafusion::arrow::array::{ArrayRef, PrimitiveBuilder, StringArray};
-use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
+use datafusion::arrow::array::{ArrayRef, PrimitiveBuilder, StringBuilder};
 use datafusion::arrow::compute::kernels::cast_utils::Parser;
 use datafusion::arrow::datatypes::{
     ArrowPrimitiveType, DataType, Date32Type, Float32Type, Float64Type, Int8Type, Int16Type,
@@ -23,51 +22,28 @@ use datafusion::arrow::datatypes::{
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::temporal_conversions::UNIX_EPOCH_DAY;
 
-/// Whether every column of `schema` is of a type this decoder builds, and the delimiter is one
-/// it can tell from a line end.
-pub fn supports(schema: &SchemaRef, delimiter: u8) -> bool {
-    !matches!(delimiter, b'\n' | b'\r' | b'"')
-        && schema.fields().iter().all(|f| {
-            matches!(
-                f.data_type(),
-                DataType::Utf8
-                    | DataType::Int8
-                    | DataType::Int16
-                    | DataType::Int32
-                    | DataType::Int64
-                    | DataType::UInt8
-                    | DataType::UInt16
-                    | DataType::UInt32
-                    | DataType::UInt64
-                    | DataType::Float32
-                    | DataType::Float64
-                    | DataType::Date32
-            )
-        })
-}
-
 /// The rows of `bytes` (whole lines without a quote) in batches of `batch_rows`, or `None` when
-/// Arrow's reader must decide (see the module comment). Empty lines hold no row, as in Arrow's
-/// reader; `\n`, `\r` and `\r\n` all end a line.
+/// Arrow's reader must decide (see the module comment): also when a column is of a type this
+/// decoder does not build, or the delimiter cannot be told from a line end. Empty lines hold
+/// no row, as in Arrow's reader; `\n`, `\r` and `\r\n` all end a line.
 pub fn decode(
     bytes: &[u8],
     schema: &SchemaRef,
     delimiter: u8,
     batch_rows: usize,
 ) -> Option<Vec<RecordBatch>> {
-    debug_assert!(supports(schema, delimiter));
     // Text offsets are 32-bit; pieces are megabytes.
-    if bytes.len() > i32::MAX as usize {
+    if matches!(delimiter, b'\n' | b'\r' | b'"') || bytes.len() > i32::MAX as usize {
         return None;
     }
-    // Delimiters and line ends are ASCII, so every field of valid UTF-8 is valid UTF-8.
-    let text = std::str::from_utf8(bytes).ok()?;
-    let width = schema.fields().len();
-    let mut columns: Vec<Column> = schema
+    let mut columns = schema
         .fields()
         .iter()
         .map(|f| Column::new(f.data_type(), batch_rows))
-        .collect();
+        .collect::<Option<Vec<Column>>>()?;
+    // Delimiters and line ends are ASCII, so every field of valid UTF-8 is valid UTF-8.
+    let text = std::str::from_utf8(bytes).ok()?;
+    let width = columns.len();
     let mut batches = Vec::new();
     let mut rows = 0;
     let mut field = 0;
@@ -91,7 +67,7 @@ pub fn decode(
             field = 0;
             rows += 1;
             if rows == batch_rows {
-                batches.push(finish(schema, &mut columns, batch_rows)?);
+                batches.push(finish(schema, &mut columns)?);
                 rows = 0;
             }
         } else {
@@ -99,7 +75,7 @@ pub fn decode(
         }
     }
     if rows > 0 {
-        batches.push(finish(schema, &mut columns, batch_rows)?);
+        batches.push(finish(schema, &mut columns)?);
     }
     Some(batches)
 }
@@ -192,14 +168,14 @@ mod sse2 {
     }
 }
 
-fn finish(schema: &SchemaRef, columns: &mut [Column], batch_rows: usize) -> Option<RecordBatch> {
-    let arrays = columns.iter_mut().map(|c| c.finish(batch_rows)).collect();
+fn finish(schema: &SchemaRef, columns: &mut [Column]) -> Option<RecordBatch> {
+    let arrays = columns.iter_mut().map(Column::finish).collect();
     RecordBatch::try_new(schema.clone(), arrays).ok()
 }
 
 /// One column of the batch being built.
 enum Column {
-    Text(TextColumn),
+    Text(StringBuilder),
     Int8(PrimitiveBuilder<Int8Type>),
     Int16(PrimitiveBuilder<Int16Type>),
     Int32(PrimitiveBuilder<Int32Type>),
@@ -214,11 +190,14 @@ enum Column {
 }
 
 impl Column {
-    fn new(data_type: &DataType, rows: usize) -> Column {
+    /// An empty column of `data_type` for `rows` rows; `None` for a type this decoder leaves
+    /// to Arrow's reader.
+    fn new(data_type: &DataType, rows: usize) -> Option<Column> {
         fn builder<T: ArrowPrimitiveType>(rows: usize) -> PrimitiveBuilder<T> {
             PrimitiveBuilder::with_capacity(rows)
         }
-        match data_type {
+        Some(match data_type {
+            DataType::Utf8 => Column::Text(StringBuilder::with_capacity(rows, 0)),
             DataType::Int8 => Column::Int8(builder(rows)),
             DataType::Int16 => Column::Int16(builder(rows)),
             DataType::Int32 => Column::Int32(builder(rows)),
@@ -230,16 +209,19 @@ impl Column {
             DataType::Float32 => Column::Float32(builder(rows)),
             DataType::Float64 => Column::Float64(builder(rows)),
             DataType::Date32 => Column::Date32(builder(rows)),
-            // `supports` lets no other type through.
-            _ => Column::Text(TextColumn::new(rows)),
-        }
+            _ => return None,
+        })
     }
 
     /// Adds one value (empty is null, as in Arrow's reader); false when it does not parse.
     fn push(&mut self, value: &str) -> bool {
         match self {
-            Column::Text(column) => {
-                column.push(value);
+            Column::Text(b) => {
+                if value.is_empty() {
+                    b.append_null();
+                } else {
+                    b.append_value(value);
+                }
                 true
             }
             Column::Int8(b) => push_parsed(b, value),
@@ -268,9 +250,9 @@ impl Column {
         }
     }
 
-    fn finish(&mut self, rows: usize) -> ArrayRef {
+    fn finish(&mut self) -> ArrayRef {
         match self {
-            Column::Text(column) => Arc::new(column.finish(rows)),
+            Column::Text(b) => Arc::new(b.finish()),
             Column::Int8(b) => Arc::new(b.finish()),
             Column::Int16(b) => Arc::new(b.finish()),
             Column::Int32(b) => Arc::new(b.finish()),
@@ -300,45 +282,6 @@ fn push_parsed<T: ArrowPrimitiveType + Parser>(
             true
         }
         None => false,
-    }
-}
-
-/// A text column: the values' bytes end to end, where each one ends, and which are null.
-struct TextColumn {
-    values: String,
-    offsets: Vec<i32>,
-    valid: Vec<bool>,
-    nulls: usize,
-}
-
-impl TextColumn {
-    fn new(rows: usize) -> TextColumn {
-        let mut offsets = Vec::with_capacity(rows + 1);
-        offsets.push(0);
-        TextColumn {
-            values: String::new(),
-            offsets,
-            valid: Vec::with_capacity(rows),
-            nulls: 0,
-        }
-    }
-
-    fn push(&mut self, value: &str) {
-        self.values.push_str(value);
-        self.offsets.push(self.values.len() as i32);
-        self.valid.push(!value.is_empty());
-        self.nulls += usize::from(value.is_empty());
-    }
-
-    fn finish(&mut self, rows: usize) -> StringArray {
-        let values = std::mem::take(&mut self.values);
-        let offsets = std::mem::replace(&mut self.offsets, Vec::with_capacity(rows + 1));
-        self.offsets.push(0);
-        let valid = std::mem::replace(&mut self.valid, Vec::with_capacity(rows));
-        let nulls = (std::mem::take(&mut self.nulls) > 0).then(|| NullBuffer::from(valid));
-        // `decode` takes no piece of 2 GiB or more, so the offsets fit i32.
-        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-        StringArray::new(offsets, values.into_bytes().into(), nulls)
     }
 }
 
@@ -531,7 +474,6 @@ mod tests {
         let files = (file(), 1usize..12);
         let result = runner.run(&files, |((types, delimiter, bytes), batch_rows)| {
             let schema = schema_of(&types);
-            prop_assert!(supports(&schema, delimiter));
             let ours = decode(&bytes, &schema, delimiter, batch_rows);
             let arrows = arrow_reader(&bytes, &schema, delimiter, batch_rows);
             let text = String::from_utf8_lossy(&bytes);
@@ -629,12 +571,15 @@ mod tests {
     }
 
     #[test]
-    fn a_delimiter_that_ends_lines_or_quotes_is_not_supported() {
+    fn a_delimiter_that_ends_lines_or_quotes_and_a_boolean_column_are_left_to_arrows_reader() {
         let schema = schema_of(&[DataType::Utf8]);
         for delimiter in [b'\n', b'\r', b'"'] {
-            assert!(!supports(&schema, delimiter));
+            assert!(decode(b"a\nb\n", &schema, delimiter, 8).is_none());
         }
+        assert!(decode(b"a\nb\n", &schema, b',', 8).is_some());
         let schema = schema_of(&[DataType::Utf8, DataType::Boolean]);
-        assert!(!supports(&schema, b','));
+        let bytes = b"a,true\nb,false\n";
+        assert!(decode(bytes, &schema, b',', 8).is_none());
+        assert!(arrow_reader(bytes, &schema, b',', 8).is_ok());
     }
 }
